@@ -1,0 +1,1 @@
+"""A tiny churn model: logistic regression written with the standard library only."""

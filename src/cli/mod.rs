@@ -1,0 +1,332 @@
+//! The command line: argument types, commands, output and exit codes.
+//!
+//! The only module that prints. stdout carries data (`--format json`); progress, logs and errors go to
+//! stderr. Exit codes: 0 success, 1 the build ran and failed (or the file is invalid), 2 pipewright
+//! could not do what was asked (bad arguments, unreadable config, Docker unreachable).
+
+mod output;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use crate::config;
+use crate::docker::Docker;
+use crate::engine::{self, BuildRequest, Engine, PullPolicy, Rejected};
+use crate::record::Status;
+use crate::secrets::{self, SecretSource};
+use crate::source::SourceSpec;
+use crate::store::Store;
+use crate::subst::{self, Origin};
+use output::Printer;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pipewright",
+    version,
+    about = "Runs Cloud Build files on any machine with Docker, built for ML pipelines"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a build: clone REPO at a commit and run its build file's steps in containers
+    Run(RunArgs),
+    /// Check a build file without running anything (no Docker needed)
+    Validate(ValidateArgs),
+    /// Print the version
+    Version,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+enum Format {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Args, Debug)]
+struct SubstitutionArgs {
+    /// Substitution values, `_KEY=VALUE[,…]` (user keys or overridable built-ins such as `COMMIT_SHA`);
+    /// they win over the file's `substitutions`
+    #[arg(long = "substitutions", value_name = "K=V,…")]
+    substitutions: Vec<String>,
+}
+
+impl SubstitutionArgs {
+    fn parse(&self) -> Result<Vec<(String, String)>, String> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for item in self.substitutions.iter().flat_map(|s| s.split(',')) {
+            if item.is_empty() {
+                continue;
+            }
+            let Some((k, v)) = item.split_once('=') else {
+                return Err(format!("`--substitutions {item}` is not of the form `KEY=VALUE`"));
+            };
+            out.retain(|(existing, _)| existing != k);
+            out.push((k.to_string(), v.to_string()));
+        }
+        let problems = subst::validate_map(out.iter().map(|(k, v)| (k.as_str(), v.as_str())), Origin::Flag);
+        if let Some(first) = problems.first() {
+            return Err(format!("--substitutions: {first}"));
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Repository to build: a path (default `.`; a subdirectory of a repository builds that directory)
+    /// or a clone URL
+    #[arg(default_value = ".")]
+    repo: String,
+    /// Revision to build: a commit, branch, tag or `HEAD`
+    #[arg(long, default_value = "HEAD")]
+    commit: String,
+    /// Build file, relative to the build's root (default: the first of pipewright.yaml,
+    /// .pipewright.yaml, cloudbuild.yaml, cloudbuild.json)
+    #[arg(long)]
+    config: Option<String>,
+    #[command(flatten)]
+    substitutions: SubstitutionArgs,
+    /// Where a secret's value comes from: `NAME=env:VAR` or `NAME=file:PATH` (repeatable)
+    #[arg(long = "secret", value_name = "NAME=SOURCE")]
+    secrets: Vec<String>,
+    /// When to pull step images
+    #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
+    pull: PullPolicy,
+    /// Project id for `$PROJECT_ID`
+    #[arg(long, default_value = "local", env = "PIPEWRIGHT_PROJECT")]
+    project: String,
+    /// Data directory for records and logs [default: $PIPEWRIGHT_DATA_DIR, else ~/.local/share/pipewright]
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Keep the build's checkout after the build (its path is printed)
+    #[arg(long)]
+    keep_workspace: bool,
+    /// `json` prints the build record to stdout when the build ends
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+#[derive(Args, Debug)]
+struct ValidateArgs {
+    /// Build file to check (default: the first of pipewright.yaml, .pipewright.yaml, cloudbuild.yaml,
+    /// cloudbuild.json in the current directory)
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    substitutions: SubstitutionArgs,
+    /// `json` prints every problem as JSON to stdout
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command {
+        Command::Version => {
+            println!("pipewright {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Validate(args) => validate(args),
+        Command::Run(args) => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => return fatal(&format!("cannot start the async runtime: {e}"), None),
+            };
+            runtime.block_on(run(args))
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PIPEWRIGHT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn fatal(message: &str, hint: Option<&str>) -> ExitCode {
+    let printer = Printer::stderr();
+    printer.error(message, hint);
+    ExitCode::from(2)
+}
+
+fn validate(args: ValidateArgs) -> ExitCode {
+    let overrides = match args.substitutions.parse() {
+        Ok(o) => o,
+        Err(e) => return fatal(&e, None),
+    };
+    let path = match &args.file {
+        Some(path) => path.clone(),
+        None => match config::DEFAULT_FILES.iter().map(PathBuf::from).find(|p| p.is_file()) {
+            Some(path) => path,
+            None => {
+                return fatal(
+                    "no build file in the current directory",
+                    Some(&format!(
+                        "looked for {}; or name one: `pipewright validate FILE`",
+                        config::DEFAULT_FILES.join(", ")
+                    )),
+                );
+            }
+        },
+    };
+    let label = path.display().to_string();
+    let result = match path.metadata() {
+        Err(e) => return fatal(&format!("cannot read `{label}`: {e}"), None),
+        Ok(meta) => config::check_size(&label, meta.len()).and_then(|()| match std::fs::read(&path) {
+            Ok(bytes) => config::load(&label, &bytes, &overrides),
+            Err(e) => Err(read_error(&label, &e)),
+        }),
+    };
+    let printer = Printer::stderr();
+    match args.format {
+        Format::Json => {
+            let diagnostics = match &result {
+                Ok(loaded) => &loaded.warnings,
+                Err(d) => d,
+            };
+            println!("{}", output::diagnostics_json(&label, result.is_ok(), diagnostics, result.as_ref().ok()));
+        }
+        Format::Human => match &result {
+            Ok(loaded) => {
+                for warning in loaded.warnings.warnings() {
+                    printer.warning(&warning.render(&label));
+                }
+                printer.success(&format!("{label}: valid ({} steps)", loaded.config.steps.len()));
+            }
+            Err(diagnostics) => {
+                printer.plain(&diagnostics.to_string());
+                let errors = diagnostics.errors().count();
+                printer.error(&format!("{label}: {errors} problem{}", if errors == 1 { "" } else { "s" }), None);
+            }
+        },
+    }
+    if result.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+fn read_error(label: &str, e: &std::io::Error) -> config::Diagnostics {
+    let mut d = config::Diagnostics::new(label);
+    d.push(config::Diagnostic::error(config::Pos { line: 1, col: 1 }, "", format!("cannot read the file: {e}")));
+    d
+}
+
+async fn run(args: RunArgs) -> ExitCode {
+    let overrides = match args.substitutions.parse() {
+        Ok(o) => o,
+        Err(e) => return fatal(&e, None),
+    };
+    let mut secret_sources: BTreeMap<String, SecretSource> = BTreeMap::new();
+    for spec in &args.secrets {
+        match secrets::parse_spec(spec) {
+            Ok((name, source)) => {
+                secret_sources.insert(name, source);
+            }
+            Err(e) => return fatal(&e.to_string(), None),
+        }
+    }
+    let docker = match Docker::connect().await {
+        Ok(d) => d,
+        Err(e) => {
+            return fatal(
+                &output::chain(&e),
+                Some("start the Docker engine, or point `DOCKER_HOST` at one; `pipewright validate` works without it"),
+            );
+        }
+    };
+    let store = Store::new(args.data_dir.clone().unwrap_or_else(Store::default_root));
+    let printer = Printer::stderr();
+    match engine::janitor::sweep(&docker, &store).await {
+        Ok(swept) if !swept.is_empty() => printer.note(&format!(
+            "removed what {} crashed earlier run{} left behind",
+            swept.len(),
+            if swept.len() == 1 { "" } else { "s" }
+        )),
+        Ok(_) => {}
+        Err(e) => printer.warning(&format!("could not check for leftovers of earlier runs: {}", output::chain(&e))),
+    }
+    let mut request = BuildRequest::new(SourceSpec { repo: args.repo.clone(), rev: args.commit.clone() });
+    request.config_path = args.config.clone();
+    request.overrides = overrides;
+    request.secrets = secret_sources;
+    request.pull = args.pull;
+    request.project_id = args.project.clone();
+    request.keep_workspace = args.keep_workspace;
+
+    let engine = Engine { docker, store };
+    let cancel = CancellationToken::new();
+    let signals = tokio::spawn(watch_signals(cancel.clone()));
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let progress = tokio::spawn(output::progress(events_rx, printer.clone()));
+    let result = engine.run(&request, events_tx, cancel).await;
+    let _ = progress.await;
+    signals.abort();
+    match result {
+        Ok(build) => {
+            if args.format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&build).expect("a record serialises"));
+            }
+            printer.summary(&build, &engine.store.record_path(&build.id));
+            if request.keep_workspace {
+                printer.note(&format!("workspace kept at {}", engine.store.work_dir(&build.id).display()));
+            }
+            match build.status {
+                Status::Success => ExitCode::SUCCESS,
+                _ => ExitCode::from(1),
+            }
+        }
+        Err(rejected) => {
+            report_rejected(&printer, &rejected);
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn report_rejected(printer: &Printer, rejected: &Rejected) {
+    match rejected {
+        Rejected::Config(diagnostics) => {
+            printer.plain(&diagnostics.to_string());
+            let errors = diagnostics.errors().count();
+            printer.error(
+                &format!(
+                    "{}: {errors} problem{}; nothing was run",
+                    diagnostics.file,
+                    if errors == 1 { "" } else { "s" }
+                ),
+                None,
+            );
+        }
+        Rejected::Secrets(errors) => {
+            for e in errors {
+                printer.error(&e.to_string(), e.hint().as_deref());
+            }
+        }
+        Rejected::NoConfig { root, tried } => printer.error(
+            &format!("no build file at the root of the build (`{root}`)"),
+            Some(&format!("looked for {}; name another with `--config FILE`", tried.join(", "))),
+        ),
+        other => printer.error(&output::chain(other), None),
+    }
+}
+
+/// Ctrl-C or SIGTERM cancels the build; the engine then stops its containers and cleans up.
+async fn watch_signals(cancel: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("pipewright: stopping the build (cleaning up containers, volumes and network)");
+    cancel.cancel();
+}

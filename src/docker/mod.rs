@@ -1,0 +1,335 @@
+//! The only user of bollard: containers, their output, networks, volumes and images.
+//!
+//! This module knows nothing about builds; it offers the handful of Docker operations the engine needs,
+//! each with an error that says which operation on which object failed.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::errors::Error as BollardError;
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, Mount, MountType, NetworkCreateRequest, NetworkingConfig,
+    VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder,
+    StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
+};
+use futures_util::{Stream, StreamExt};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error("cannot reach the Docker engine{}", host.as_deref().map(|h| format!(" at `{h}`")).unwrap_or_default())]
+    Unreachable {
+        host: Option<String>,
+        #[source]
+        source: BollardError,
+    },
+    #[error("could not pull `{image}`: {message}")]
+    Pull { image: String, message: String },
+    #[error("image `{0}` is not present locally and pulling is disabled (`--pull never`)")]
+    ImageMissing(String),
+    #[error("docker {action} `{object}` failed")]
+    Api {
+        action: &'static str,
+        object: String,
+        #[source]
+        source: BollardError,
+    },
+}
+
+impl DockerError {
+    fn api(action: &'static str, object: &str) -> impl FnOnce(BollardError) -> DockerError {
+        let object = object.to_string();
+        move |source| DockerError::Api { action, object, source }
+    }
+}
+
+/// One mount of a container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountSpec {
+    /// A host directory or file.
+    Bind { source: String, target: String, read_only: bool },
+    /// A named volume.
+    Volume { name: String, target: String },
+}
+
+/// Everything needed to create a container.
+#[derive(Clone, Debug, Default)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    /// `None` keeps the image's entrypoint.
+    pub entrypoint: Option<Vec<String>>,
+    /// `None` keeps the image's command.
+    pub cmd: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    pub mounts: Vec<MountSpec>,
+    pub network: Option<String>,
+    pub network_aliases: Vec<String>,
+    pub labels: HashMap<String, String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+/// Resources carrying a label, grouped by kind (for cleanup).
+#[derive(Clone, Debug, Default)]
+pub struct Labelled {
+    /// (container id, its labels)
+    pub containers: Vec<(String, HashMap<String, String>)>,
+    /// (volume name, its labels)
+    pub volumes: Vec<(String, HashMap<String, String>)>,
+    /// (network id, its labels)
+    pub networks: Vec<(String, HashMap<String, String>)>,
+}
+
+#[derive(Clone)]
+pub struct Docker {
+    api: bollard::Docker,
+}
+
+impl Docker {
+    /// Connects as the Docker CLI does (`DOCKER_HOST` or the local socket) and checks the engine answers.
+    pub async fn connect() -> Result<Docker, DockerError> {
+        let host = std::env::var("DOCKER_HOST").ok();
+        let unreachable = |source| DockerError::Unreachable { host: host.clone(), source };
+        let api = bollard::Docker::connect_with_defaults().map_err(unreachable)?;
+        // A short ping: an engine that does not answer in 10 s is as good as absent.
+        let api = api.with_timeout(Duration::from_secs(10));
+        api.ping().await.map_err(unreachable)?;
+        // Long calls (waits, log follows) must not be cut by the client timeout.
+        Ok(Docker { api: api.with_timeout(Duration::from_secs(24 * 3600)) })
+    }
+
+    /// Whether the engine listens on a local unix socket that steps can mount.
+    pub fn local_socket() -> Option<&'static str> {
+        let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+        let path = "/var/run/docker.sock";
+        (host.is_empty() || host == format!("unix://{path}"))
+            .then_some(path)
+            .filter(|p| std::path::Path::new(p).exists())
+    }
+
+    /// The image's digest-qualified name if it has one (`repo@sha256:…`), else its local id.
+    pub async fn image_digest(&self, image: &str) -> Result<Option<String>, DockerError> {
+        match self.api.inspect_image(image).await {
+            Ok(info) => Ok(info
+                .repo_digests
+                .and_then(|d| d.into_iter().next())
+                .and_then(|d| d.split_once('@').map(|(_, digest)| digest.to_string()))
+                .or(info.id)),
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(DockerError::api("inspect image", image)(e)),
+        }
+    }
+
+    pub async fn pull(&self, image: &str) -> Result<(), DockerError> {
+        let options = CreateImageOptionsBuilder::default().from_image(image).build();
+        let mut stream = self.api.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(detail) = info.error_detail {
+                        return Err(DockerError::Pull {
+                            image: image.to_string(),
+                            message: detail.message.unwrap_or_default(),
+                        });
+                    }
+                }
+                Err(e) => {
+                    return Err(DockerError::Pull { image: image.to_string(), message: error_message(&e) });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create_network(&self, name: &str, labels: HashMap<String, String>) -> Result<String, DockerError> {
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        let response = self.api.create_network(request).await.map_err(DockerError::api("create network", name))?;
+        Ok(response.id)
+    }
+
+    pub async fn remove_network(&self, name: &str) -> Result<(), DockerError> {
+        ignore_missing(self.api.remove_network(name).await).map_err(DockerError::api("remove network", name))
+    }
+
+    pub async fn create_volume(&self, name: &str, labels: HashMap<String, String>) -> Result<(), DockerError> {
+        let request = VolumeCreateRequest { name: Some(name.to_string()), labels: Some(labels), ..Default::default() };
+        self.api.create_volume(request).await.map_err(DockerError::api("create volume", name))?;
+        Ok(())
+    }
+
+    pub async fn remove_volume(&self, name: &str) -> Result<(), DockerError> {
+        let options = RemoveVolumeOptionsBuilder::default().force(true).build();
+        ignore_missing(self.api.remove_volume(name, Some(options)).await)
+            .map_err(DockerError::api("remove volume", name))
+    }
+
+    pub async fn create_container(&self, spec: &ContainerSpec) -> Result<String, DockerError> {
+        let mounts = spec.mounts.iter().map(to_mount).collect();
+        let networking_config = spec.network.as_ref().map(|network| NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                network.clone(),
+                EndpointSettings { aliases: Some(spec.network_aliases.clone()), ..Default::default() },
+            )])),
+        });
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            entrypoint: spec.entrypoint.clone(),
+            cmd: spec.cmd.clone(),
+            env: Some(spec.env.clone()),
+            working_dir: spec.working_dir.clone(),
+            labels: Some(spec.labels.clone()),
+            host_config: Some(HostConfig {
+                mounts: Some(mounts),
+                network_mode: spec.network.clone(),
+                // An init process forwards SIGTERM, so a step whose PID 1 ignores signals (a shell, `sleep`)
+                // still stops promptly on timeout or cancel.
+                init: Some(true),
+                ..Default::default()
+            }),
+            networking_config,
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        let response = self
+            .api
+            .create_container(Some(options), body)
+            .await
+            .map_err(DockerError::api("create container", &spec.name))?;
+        Ok(response.id)
+    }
+
+    pub async fn start(&self, id: &str) -> Result<(), DockerError> {
+        self.api.start_container(id, None).await.map_err(DockerError::api("start container", id))
+    }
+
+    /// The container's output from its start, following until it exits.
+    pub fn output(&self, id: &str) -> impl Stream<Item = Result<(OutputStream, bytes::Bytes), DockerError>> + use<> {
+        let options = LogsOptionsBuilder::default().follow(true).stdout(true).stderr(true).build();
+        let id_owned = id.to_string();
+        self.api.logs(id, Some(options)).filter_map(move |item| {
+            let id = id_owned.clone();
+            async move {
+                use bollard::container::LogOutput;
+                match item {
+                    Ok(LogOutput::StdOut { message }) | Ok(LogOutput::Console { message }) => {
+                        Some(Ok((OutputStream::Stdout, message)))
+                    }
+                    Ok(LogOutput::StdErr { message }) => Some(Ok((OutputStream::Stderr, message))),
+                    Ok(LogOutput::StdIn { .. }) => None,
+                    Err(e) => Some(Err(DockerError::api("read logs of", &id)(e))),
+                }
+            }
+        })
+    }
+
+    /// Waits for the container to stop and returns its exit code.
+    pub async fn wait(&self, id: &str) -> Result<i64, DockerError> {
+        let options = WaitContainerOptionsBuilder::default().condition("not-running").build();
+        let mut stream = self.api.wait_container(id, Some(options));
+        match stream.next().await {
+            Some(Ok(response)) => Ok(response.status_code),
+            // bollard reports a non-zero exit as an error carrying the code.
+            Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(DockerError::api("wait for container", id)(e)),
+            None => Err(DockerError::Api {
+                action: "wait for container",
+                object: id.to_string(),
+                source: BollardError::DockerStreamError {
+                    error: "the engine closed the wait stream without a status".into(),
+                },
+            }),
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`.
+    pub async fn stop(&self, id: &str, grace: Duration) -> Result<(), DockerError> {
+        let secs = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
+        let options = StopContainerOptionsBuilder::default().t(secs).build();
+        match self.api.stop_container(id, Some(options)).await {
+            Ok(()) | Err(BollardError::DockerResponseServerError { status_code: 304 | 404, .. }) => Ok(()),
+            Err(e) => Err(DockerError::api("stop container", id)(e)),
+        }
+    }
+
+    pub async fn remove_container(&self, id: &str) -> Result<(), DockerError> {
+        let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        match self.api.remove_container(id, Some(options)).await {
+            // 409: removal already in progress (a concurrent cleanup); the container is going away.
+            Ok(()) | Err(BollardError::DockerResponseServerError { status_code: 404 | 409, .. }) => Ok(()),
+            Err(e) => Err(DockerError::api("remove container", id)(e)),
+        }
+    }
+
+    /// Containers (running or not), volumes and networks that carry the label `key` (any value).
+    pub async fn list_labelled(&self, key: &str) -> Result<Labelled, DockerError> {
+        let filters = HashMap::from([("label", vec![key])]);
+        let containers = self
+            .api
+            .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
+            .await
+            .map_err(DockerError::api("list containers labelled", key))?;
+        let volumes = self
+            .api
+            .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&filters).build()))
+            .await
+            .map_err(DockerError::api("list volumes labelled", key))?;
+        let networks = self
+            .api
+            .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
+            .await
+            .map_err(DockerError::api("list networks labelled", key))?;
+        Ok(Labelled {
+            containers: containers.into_iter().filter_map(|c| Some((c.id?, c.labels.unwrap_or_default()))).collect(),
+            volumes: volumes.volumes.unwrap_or_default().into_iter().map(|v| (v.name, v.labels)).collect(),
+            networks: networks.into_iter().filter_map(|n| Some((n.id?, n.labels.unwrap_or_default()))).collect(),
+        })
+    }
+}
+
+fn to_mount(spec: &MountSpec) -> Mount {
+    match spec {
+        MountSpec::Bind { source, target, read_only } => Mount {
+            typ: Some(MountType::BIND),
+            source: Some(source.clone()),
+            target: Some(target.clone()),
+            read_only: Some(*read_only),
+            ..Default::default()
+        },
+        MountSpec::Volume { name, target } => Mount {
+            typ: Some(MountType::VOLUME),
+            source: Some(name.clone()),
+            target: Some(target.clone()),
+            ..Default::default()
+        },
+    }
+}
+
+fn ignore_missing(result: Result<(), BollardError>) -> Result<(), BollardError> {
+    match result {
+        Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+        other => other,
+    }
+}
+
+/// The engine's own message, without bollard's wrapping, for errors shown to users.
+pub fn error_message(error: &BollardError) -> String {
+    match error {
+        BollardError::DockerResponseServerError { message, .. } => message.clone(),
+        BollardError::DockerStreamError { error } => error.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,144 @@
+//! Cleanup of Docker resources and work directories, for one build and for builds whose pipewright
+//! process died.
+//!
+//! Every container, volume and network of a build carries `pipewright.build=<id>` and
+//! `pipewright.owner=<host>/<pid>/<start time>`. A resource whose owner process is gone (or is another
+//! process that reused the pid) belongs to a crashed run and is removed; resources of live runs, even
+//! other builds running side by side, are left alone.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::docker::{Docker, DockerError};
+use crate::record::{FailureInfo, FailureType, Status, Timestamp};
+use crate::store::Store;
+
+pub const BUILD_LABEL: &str = "pipewright.build";
+pub const OWNER_LABEL: &str = "pipewright.owner";
+pub const STEP_LABEL: &str = "pipewright.step";
+
+/// This process, as written in the owner label.
+pub fn owner() -> String {
+    let pid = std::process::id();
+    format!("{}/{pid}/{}", hostname(), start_time(pid).unwrap_or_default())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+}
+
+/// Field 22 of `/proc/<pid>/stat`: the process start time, which tells a reused pid apart.
+fn start_time(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces; fields after it start behind the last `)`.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19).map(str::to_string)
+}
+
+/// Whether the process named by an owner label is gone. Owners on other hosts are never judged dead:
+/// we cannot see their processes.
+pub fn owner_is_dead(owner: &str) -> bool {
+    let mut parts = owner.split('/');
+    let (Some(host), Some(pid), Some(started)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    if host != hostname() {
+        return false;
+    }
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    start_time(pid).as_deref() != Some(started)
+}
+
+/// Labels for a resource of `build_id`.
+pub fn labels(build_id: &str) -> HashMap<String, String> {
+    HashMap::from([(BUILD_LABEL.to_string(), build_id.to_string()), (OWNER_LABEL.to_string(), owner())])
+}
+
+/// Removes every container, volume and network of `build_id`. Containers go first: a volume or network
+/// in use cannot be removed.
+pub async fn remove_build(docker: &Docker, build_id: &str) -> Result<(), DockerError> {
+    let found = docker.list_labelled(&format!("{BUILD_LABEL}={build_id}")).await?;
+    remove_all(docker, &found.containers, &found.volumes, &found.networks).await
+}
+
+async fn remove_all(
+    docker: &Docker,
+    containers: &[(String, HashMap<String, String>)],
+    volumes: &[(String, HashMap<String, String>)],
+    networks: &[(String, HashMap<String, String>)],
+) -> Result<(), DockerError> {
+    let mut first_error = None;
+    for (id, _) in containers {
+        if let Err(e) = docker.remove_container(id).await {
+            first_error.get_or_insert(e);
+        }
+    }
+    for (name, _) in volumes {
+        if let Err(e) = docker.remove_volume(name).await {
+            first_error.get_or_insert(e);
+        }
+    }
+    for (id, _) in networks {
+        if let Err(e) = docker.remove_network(id).await {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Removes what crashed runs left behind: their Docker resources and, in `store`, their work
+/// directories; their records are closed as INTERNAL_ERROR. Returns the ids of the builds cleaned.
+pub async fn sweep(docker: &Docker, store: &Store) -> Result<BTreeSet<String>, DockerError> {
+    let found = docker.list_labelled(BUILD_LABEL).await?;
+    let dead = |labels: &HashMap<String, String>| labels.get(OWNER_LABEL).is_some_and(|o| owner_is_dead(o));
+    let pick = |items: &[(String, HashMap<String, String>)]| -> Vec<(String, HashMap<String, String>)> {
+        items.iter().filter(|(_, l)| dead(l)).cloned().collect()
+    };
+    let containers = pick(&found.containers);
+    let volumes = pick(&found.volumes);
+    let networks = pick(&found.networks);
+    let mut swept: BTreeSet<String> =
+        containers.iter().chain(&volumes).chain(&networks).filter_map(|(_, l)| l.get(BUILD_LABEL).cloned()).collect();
+    remove_all(docker, &containers, &volumes, &networks).await?;
+    for id in store.work_ids() {
+        let Ok(mut build) = store.load(&id) else {
+            continue;
+        };
+        let owner_dead = build.owner.as_deref().is_some_and(owner_is_dead);
+        if build.status.is_terminal() || !owner_dead {
+            continue;
+        }
+        build.status = Status::InternalError;
+        build.status_detail = "pipewright exited while the build was running; its resources were removed".into();
+        build.failure_info =
+            Some(FailureInfo { kind: FailureType::FailureTypeUnspecified, detail: build.status_detail.clone() });
+        build.finish_time = Some(Timestamp::now());
+        // Best effort: a record we cannot update is still better than a workspace we leave behind.
+        let _ = store.save(&build);
+        let _ = std::fs::remove_dir_all(store.work_dir(&id));
+        swept.insert(id);
+    }
+    Ok(swept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_process_is_alive() {
+        assert!(!owner_is_dead(&owner()));
+    }
+
+    #[test]
+    fn dead_and_foreign_owners() {
+        let me = owner();
+        let host = me.split('/').next().expect("host");
+        // pid 1 exists but started at another time than "1".
+        assert!(owner_is_dead(&format!("{host}/1/1")));
+        assert!(owner_is_dead(&format!("{host}/4194303/5")));
+        assert!(!owner_is_dead("some-other-host/1/1"));
+        assert!(!owner_is_dead("garbage"));
+    }
+}

@@ -1,0 +1,492 @@
+//! Runs a build: source → config → plan → steps → record.
+//!
+//! The engine reports progress as [`Event`]s on a channel and never prints. A build that cannot start
+//! (bad source, bad config, missing secret, no Docker) is [`Rejected`] with nothing left behind; a build
+//! that started always ends with a record in a terminal state and its containers, volumes, network and
+//! workspace removed, whatever happened (failure, timeout, Ctrl-C).
+
+pub mod janitor;
+mod steps;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, Diagnostics};
+use crate::docker::{Docker, DockerError};
+use crate::plan::{self, BuildContext, BuildPlan};
+use crate::record::{
+    Build, FailureInfo, FailureType, GitSource, SourceProvenance, SourceRecord, Status, StepRecord, TimeSpan,
+    Timestamp, VolumeRecord, Warning, duration_text,
+};
+use crate::secrets::{SecretError, SecretSource, SecretValues};
+use crate::source::{self, Source, SourceError, SourceSpec, Workspace};
+use crate::store::{Store, StoreError};
+
+pub use steps::StepsOutcome;
+
+/// How step images are fetched.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullPolicy {
+    Always,
+    /// Pull only images not present locally (the default).
+    #[default]
+    Missing,
+    Never,
+}
+
+/// Progress of a build, for whoever watches (the CLI prints it; the server will stream it).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// The checkout is ready and the plan made: the build is WORKING.
+    Started {
+        build_id: String,
+        steps: Vec<String>,
+    },
+    /// A config warning (a field with no effect here).
+    Warning(String),
+    StepStarted {
+        index: usize,
+    },
+    StepOutput {
+        index: usize,
+        line: String,
+    },
+    StepFinished {
+        index: usize,
+        status: Status,
+        exit_code: Option<i64>,
+        seconds: Option<f64>,
+    },
+    Finished {
+        status: Status,
+    },
+}
+
+/// What to build and how.
+#[derive(Clone, Debug)]
+pub struct BuildRequest {
+    pub source: SourceSpec,
+    /// Repository-relative build file; `None` looks up the default names.
+    pub config_path: Option<String>,
+    /// `--substitutions` values, validated by the caller.
+    pub overrides: Vec<(String, String)>,
+    pub secrets: BTreeMap<String, SecretSource>,
+    pub pull: PullPolicy,
+    pub project_id: String,
+    pub keep_workspace: bool,
+    /// SIGTERM-to-SIGKILL grace when a step is stopped.
+    pub stop_grace: Duration,
+}
+
+impl BuildRequest {
+    pub fn new(source: SourceSpec) -> BuildRequest {
+        BuildRequest {
+            source,
+            config_path: None,
+            overrides: Vec::new(),
+            secrets: BTreeMap::new(),
+            pull: PullPolicy::Missing,
+            project_id: "local".into(),
+            keep_workspace: false,
+            stop_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a build could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejected {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("no build file at the source root")]
+    NoConfig { root: String, tried: Vec<String> },
+    #[error("cannot use the build file `{path}`: {reason}")]
+    ConfigPath { path: String, reason: String },
+    #[error("the build file has problems")]
+    Config(Diagnostics),
+    #[error("secrets are missing")]
+    Secrets(Vec<SecretError>),
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot prepare the build's files under `{path}`")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub struct Engine {
+    pub docker: Docker,
+    pub store: Store,
+}
+
+impl Engine {
+    /// Runs one build to its end. `cancel` stops it (Ctrl-C, a cancel request): the record then says
+    /// CANCELLED.
+    pub async fn run(
+        &self,
+        request: &BuildRequest,
+        events: mpsc::UnboundedSender<Event>,
+        cancel: CancellationToken,
+    ) -> Result<Build, Rejected> {
+        let build_id = uuid::Uuid::new_v4().to_string();
+        self.store.create(&build_id)?;
+        let work = self.store.work_dir(&build_id);
+        let result = self.run_in(&build_id, &work, request, events, cancel).await;
+        let keep = request.keep_workspace && result.is_ok();
+        if !keep {
+            remove_work_dir(&work).await;
+        }
+        if result.is_err() {
+            // A rejected build leaves nothing: no record, no logs.
+            let _ = std::fs::remove_dir_all(self.store.build_dir(&build_id));
+        }
+        result
+    }
+
+    async fn run_in(
+        &self,
+        build_id: &str,
+        work: &std::path::Path,
+        request: &BuildRequest,
+        events: mpsc::UnboundedSender<Event>,
+        cancel: CancellationToken,
+    ) -> Result<Build, Rejected> {
+        let mut record = Build::new(build_id.to_string(), request.project_id.clone());
+        record.owner = Some(janitor::owner());
+        let fetch = TimeSpan::started();
+        let checkout = work.join("checkout");
+        let spec = request.source.clone();
+        let dest = checkout.clone();
+        let source = tokio::task::spawn_blocking(move || source::checkout(&spec, &dest)).await.map_err(|e| {
+            Rejected::Io { path: checkout.display().to_string(), source: std::io::Error::other(e.to_string()) }
+        })??;
+        let mut fetch = fetch;
+        fetch.end_time = Some(Timestamp::now());
+        record.timing.insert("FETCHSOURCE".into(), fetch);
+
+        let root = source::source_root(&checkout, &source);
+        let workspace =
+            Workspace::new(&root).map_err(|e| Rejected::Io { path: root.display().to_string(), source: e })?;
+        let (config_path, bytes) = read_config(&workspace, request.config_path.as_deref())?;
+        let label = config_label(&source, &config_path);
+        let loaded = config::load(&label, &bytes, &request.overrides).map_err(Rejected::Config)?;
+        let context = BuildContext {
+            build_id: build_id.to_string(),
+            project_id: request.project_id.clone(),
+            location: "local".into(),
+            source: source.clone(),
+            config_path: config_path.clone(),
+            overrides: request.overrides.clone(),
+            trigger_name: None,
+            pull_request: None,
+        };
+        let ext = &loaded.config.extensions;
+        let unsupported = extension_names(ext);
+        if !unsupported.is_empty() {
+            let names = unsupported;
+            return Err(Rejected::ConfigPath {
+                path: label,
+                reason: format!(
+                    "it uses {names}, which this version of pipewright validates but cannot run yet; \
+                     remove them to run the Cloud Build steps alone"
+                ),
+            });
+        }
+        let plan = plan::plan(&label, &loaded.config, &context).map_err(Rejected::Config)?;
+        let secrets = SecretValues::resolve(plan.secret_names.iter(), &request.secrets).map_err(Rejected::Secrets)?;
+
+        fill_record(&mut record, &plan, &source, &config_path);
+        for warning in loaded.warnings.warnings() {
+            let text = warning.render(&loaded.warnings.file);
+            record.warnings.push(Warning { text: text.clone(), priority: "INFO".into() });
+            let _ = events.send(Event::Warning(text));
+        }
+        if !plan.images.is_empty() {
+            let text = format!(
+                "`images` ({}) are not pushed by this version of pipewright; the steps run, nothing is pushed",
+                plan.images.join(", ")
+            );
+            record.warnings.push(Warning { text: text.clone(), priority: "WARNING".into() });
+            let _ = events.send(Event::Warning(text));
+        }
+        let plan = Arc::new(plan);
+        let scripts = work.join("scripts");
+        std::fs::create_dir_all(&scripts)
+            .map_err(|source| Rejected::Io { path: scripts.display().to_string(), source })?;
+        let run = Run {
+            engine: self,
+            plan: plan.clone(),
+            record: Arc::new(Mutex::new(record)),
+            workspace: workspace.root().to_path_buf(),
+            scripts,
+            secrets,
+            request,
+        };
+        Ok(run.execute(events, cancel).await)
+    }
+}
+
+/// One started build: from here on it always ends with a record.
+struct Run<'a> {
+    engine: &'a Engine,
+    plan: Arc<BuildPlan>,
+    record: Arc<Mutex<Build>>,
+    workspace: PathBuf,
+    scripts: PathBuf,
+    secrets: SecretValues,
+    request: &'a BuildRequest,
+}
+
+impl Run<'_> {
+    async fn execute(self, events: mpsc::UnboundedSender<Event>, cancel: CancellationToken) -> Build {
+        let store = &self.engine.store;
+        let build_id = self.plan.build_id.clone();
+        {
+            let mut record = self.record.lock().expect("record lock");
+            record.status = Status::Working;
+            record.start_time = Some(Timestamp::now());
+            let _ = store.save(&record);
+        }
+        let _ = events.send(Event::Started {
+            build_id: build_id.clone(),
+            steps: self.plan.steps.iter().map(|s| s.label()).collect(),
+        });
+        let deadline = tokio::time::Instant::now() + self.plan.timeout;
+        let outcome = match self.resources().await {
+            Ok((network, volume_names, home_volume)) => {
+                let logs = open_logs(store, &build_id, self.plan.steps.len());
+                match logs {
+                    Ok(logs) => {
+                        let ctx = Arc::new(steps::StepsContext {
+                            docker: self.engine.docker.clone(),
+                            plan: self.plan.clone(),
+                            record: self.record.clone(),
+                            events: events.clone(),
+                            secrets: self.secrets.clone(),
+                            workspace: self.workspace.clone(),
+                            scripts: self.scripts.clone(),
+                            network,
+                            volume_names,
+                            home_volume,
+                            log: Arc::new(Mutex::new(logs)),
+                            pull: self.request.pull,
+                            stop_grace: self.request.stop_grace,
+                            pulls: Mutex::new(HashMap::new()),
+                            removals: Mutex::new(Vec::new()),
+                        });
+                        let build_span = TimeSpan::started();
+                        let outcome = self.with_saves(steps::run(ctx, deadline, cancel.clone())).await;
+                        let mut span = build_span;
+                        span.end_time = Some(Timestamp::now());
+                        self.record.lock().expect("record lock").timing.insert("BUILD".into(), span);
+                        outcome
+                    }
+                    Err(e) => StepsOutcome::InternalError { detail: e.to_string() },
+                }
+            }
+            Err(e) => StepsOutcome::InternalError {
+                detail: format!("cannot prepare the build's Docker resources: {}", describe(&e)),
+            },
+        };
+        // Cleanup must happen even if the user presses Ctrl-C again, so it does not watch `cancel`.
+        let cleanup = janitor::remove_build(&self.engine.docker, &build_id).await;
+        let mut record = self.record.lock().expect("record lock").clone();
+        finish(&mut record, outcome, &self.secrets);
+        if let Err(e) = cleanup {
+            record.warnings.push(Warning {
+                text: format!("cleanup was incomplete: {}", describe(&e)),
+                priority: "WARNING".into(),
+            });
+        }
+        let _ = store.save(&record);
+        let _ = events.send(Event::Finished { status: record.status });
+        record
+    }
+
+    /// Keeps the record on disk current while the steps run, so a crash loses at most a second.
+    async fn with_saves(&self, steps: impl std::future::Future<Output = StepsOutcome>) -> StepsOutcome {
+        tokio::pin!(steps);
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                outcome = &mut steps => return outcome,
+                _ = tick.tick() => {
+                    let record = self.record.lock().expect("record lock").clone();
+                    let _ = self.engine.store.save(&record);
+                }
+            }
+        }
+    }
+
+    /// The build's network, its named volumes and the shared `/builder/home` volume.
+    async fn resources(&self) -> Result<(String, HashMap<String, String>, String), DockerError> {
+        let docker = &self.engine.docker;
+        let id = &self.plan.build_id;
+        let labels = janitor::labels(id);
+        let network = format!("pipewright-{id}");
+        docker.create_network(&network, labels.clone()).await?;
+        let home = format!("pipewright-{id}-home");
+        docker.create_volume(&home, labels.clone()).await?;
+        let mut names = HashMap::new();
+        for name in &self.plan.volumes {
+            let docker_name = format!("pipewright-{id}-v-{name}");
+            docker.create_volume(&docker_name, labels.clone()).await?;
+            names.insert(name.clone(), docker_name);
+        }
+        Ok((network, names, home))
+    }
+}
+
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn open_logs(store: &Store, id: &str, steps: usize) -> std::io::Result<steps::Logs> {
+    let combined = std::fs::File::create(store.log_path(id))?;
+    let steps =
+        (0..steps).map(|i| std::fs::File::create(store.step_log_path(id, i))).collect::<std::io::Result<Vec<_>>>()?;
+    Ok(steps::Logs { combined, steps })
+}
+
+fn finish(record: &mut Build, outcome: StepsOutcome, secrets: &SecretValues) {
+    let masks = secrets.masks();
+    let (status, failure) = match outcome {
+        StepsOutcome::Success => (Status::Success, None),
+        StepsOutcome::Failure { detail } => (Status::Failure, Some((FailureType::UserBuildStep, detail))),
+        StepsOutcome::Timeout => (
+            Status::Timeout,
+            Some((
+                FailureType::FailureTypeUnspecified,
+                format!("the build ran longer than its timeout of {}", record.timeout),
+            )),
+        ),
+        StepsOutcome::Cancelled => (Status::Cancelled, None),
+        StepsOutcome::InternalError { detail } => {
+            (Status::InternalError, Some((FailureType::FailureTypeUnspecified, detail)))
+        }
+    };
+    record.status = status;
+    if let Some((kind, detail)) = failure {
+        let detail = masks.mask_str(&detail);
+        record.status_detail = detail.clone();
+        record.failure_info = Some(FailureInfo { kind, detail });
+    } else if status == Status::Cancelled {
+        record.status_detail = "the build was cancelled".into();
+    }
+    record.finish_time = Some(Timestamp::now());
+}
+
+fn fill_record(record: &mut Build, plan: &BuildPlan, source: &Source, config_path: &str) {
+    let git = GitSource {
+        url: source.url.clone(),
+        revision: source.revision.clone(),
+        dir: source.dir.clone().unwrap_or_default(),
+    };
+    record.source = Some(SourceRecord { git_source: git.clone() });
+    record.source_provenance =
+        Some(SourceProvenance { resolved_git_source: GitSource { revision: source.commit_sha.clone(), ..git } });
+    record.timeout = duration_text(plan.timeout);
+    record.images = plan.images.clone();
+    record.tags = plan.tags.clone();
+    record.substitutions = plan.substitutions.clone();
+    record.config_path = config_path.to_string();
+    record.results.build_step_images = vec![String::new(); plan.steps.len()];
+    record.steps = plan
+        .steps
+        .iter()
+        .map(|s| StepRecord {
+            name: s.image.clone(),
+            args: s.args.clone(),
+            env: s.env.clone(),
+            dir: s.dir.clone(),
+            id: s.id.clone().unwrap_or_default(),
+            wait_for: s.wait_for_ids.clone(),
+            entrypoint: s.entrypoint.clone().unwrap_or_default(),
+            secret_env: s.secret_env.clone(),
+            volumes: s.volumes.iter().map(|v| VolumeRecord { name: v.name.clone(), path: v.path.clone() }).collect(),
+            timeout: s.timeout.map(duration_text),
+            script: s.script.clone(),
+            allow_failure: s.allow_failure,
+            allow_exit_codes: s.allow_exit_codes.clone(),
+            status: Status::Queued,
+            timing: None,
+            pull_timing: None,
+            exit_code: None,
+        })
+        .collect();
+}
+
+/// Finds and reads the build file: `--config` if given, else the first default name present. The path
+/// must stay inside the checkout.
+fn read_config(workspace: &Workspace, explicit: Option<&str>) -> Result<(String, Vec<u8>), Rejected> {
+    let candidates: Vec<String> = match explicit {
+        Some(path) => vec![path.to_string()],
+        None => config::DEFAULT_FILES.iter().map(|s| s.to_string()).collect(),
+    };
+    for candidate in &candidates {
+        let path = workspace
+            .resolve(candidate)
+            .map_err(|e| Rejected::ConfigPath { path: candidate.clone(), reason: e.to_string() })?;
+        if !path.is_file() {
+            continue;
+        }
+        let size = path.metadata().map(|m| m.len()).unwrap_or(0);
+        config::check_size(candidate, size).map_err(Rejected::Config)?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| Rejected::ConfigPath { path: candidate.clone(), reason: e.to_string() })?;
+        return Ok((candidate.clone(), bytes));
+    }
+    match explicit {
+        Some(path) => {
+            Err(Rejected::ConfigPath { path: path.to_string(), reason: "it does not exist in the commit".into() })
+        }
+        None => Err(Rejected::NoConfig { root: workspace.root().display().to_string(), tried: candidates }),
+    }
+}
+
+/// How the build file is named in messages: its path in the repository.
+fn config_label(source: &Source, config_path: &str) -> String {
+    match &source.dir {
+        Some(dir) => format!("{dir}/{config_path}"),
+        None => config_path.to_string(),
+    }
+}
+
+/// The extension keys that add phases this version cannot run yet (`environments` and `triggers` are
+/// policy for promotion and the server, and do not change what `run` does).
+fn extension_names(ext: &config::Extensions) -> String {
+    let mut names = Vec::new();
+    if ext.components.is_some() {
+        names.push("`components`");
+    }
+    if ext.pipeline.is_some() {
+        names.push("`pipeline`");
+    }
+    if ext.run.is_some() {
+        names.push("`run`");
+    }
+    names.join(", ")
+}
+
+/// Removes a build's work directory. Steps run as root may leave files the user cannot delete; those
+/// are reported by the janitor on a later run rather than failing this build.
+async fn remove_work_dir(work: &std::path::Path) {
+    let work = work.to_path_buf();
+    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(work)).await;
+}

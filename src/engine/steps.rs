@@ -1,0 +1,589 @@
+//! The steps phase: the `waitFor` DAG run in containers, with Cloud Build's failure, timeout and
+//! cancellation rules (research/cloudbuild.md §6).
+//!
+//! One scheduler loop starts every step whose dependencies are done and waits for the next one to end,
+//! the build deadline, or a cancel. Each step runs as its own task: pull if needed, create, start, stream
+//! masked output, wait, remove. A step that must stop (its own timeout, the build's, a failing sibling, a
+//! cancel) gets SIGTERM, then SIGKILL after a grace period.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::{OnceCell, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::janitor::{self, STEP_LABEL};
+use super::{Event, PullPolicy};
+use crate::docker::{ContainerSpec, Docker, DockerError, MountSpec, OutputStream};
+use crate::mask::{LineSplitter, Masker, Secrets};
+use crate::plan::{BuildPlan, HOME, PlannedStep, WORKSPACE};
+use crate::record::{Build, Status, TimeSpan};
+use crate::secrets::SecretValues;
+
+/// Why running steps are being stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StopReason {
+    BuildTimeout,
+    Cancelled,
+    /// Another step failed the build.
+    Aborted,
+}
+
+/// How the steps phase ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepsOutcome {
+    Success,
+    /// A step failed the build; the detail names it.
+    Failure {
+        detail: String,
+    },
+    Timeout,
+    Cancelled,
+    /// Docker or the host failed us (not the user's step).
+    InternalError {
+        detail: String,
+    },
+}
+
+/// Everything the steps of one build share.
+pub struct StepsContext {
+    pub docker: Docker,
+    pub plan: Arc<BuildPlan>,
+    pub record: Arc<Mutex<Build>>,
+    pub events: mpsc::UnboundedSender<Event>,
+    pub secrets: SecretValues,
+    /// Host directory mounted at `/workspace`.
+    pub workspace: PathBuf,
+    /// Host directory for step scripts.
+    pub scripts: PathBuf,
+    pub network: String,
+    /// Docker volume name of each build-file volume name (and of the shared `/builder/home`).
+    pub volume_names: HashMap<String, String>,
+    pub home_volume: String,
+    pub log: Arc<Mutex<Logs>>,
+    pub pull: PullPolicy,
+    pub stop_grace: Duration,
+    /// Pulls in flight or done, so parallel steps on one image pull it once.
+    pub pulls: Mutex<HashMap<String, Arc<PullOnce>>>,
+    /// Container removals still running in the background.
+    pub removals: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// One image's pull, shared by every step that needs it: the outcome or the error message.
+pub type PullOnce = OnceCell<Result<(), String>>;
+
+/// The build's log files.
+pub struct Logs {
+    pub combined: std::fs::File,
+    pub steps: Vec<std::fs::File>,
+}
+
+struct StepResult {
+    index: usize,
+    status: Status,
+    exit_code: Option<i64>,
+    /// Why the step ended badly, for the build's failure detail.
+    detail: Option<String>,
+    internal: bool,
+    /// False for a step the build stopped before it could start (it stays QUEUED).
+    started: bool,
+}
+
+/// Where a step is, as its dependents see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Progress {
+    Waiting,
+    Started,
+    /// `ok`: dependents may run (success, or a failure the step is allowed).
+    Done {
+        ok: bool,
+    },
+}
+
+/// Runs the steps of `ctx.plan` until the build succeeds, fails, times out (`deadline`) or `cancel` fires.
+///
+/// Every step gets a task at once. A task creates its container as soon as all its dependencies have
+/// started (so creation overlaps the step before it) and starts it when they have all succeeded.
+pub async fn run(ctx: Arc<StepsContext>, deadline: Instant, cancel: CancellationToken) -> StepsOutcome {
+    let steps = &ctx.plan.steps;
+    let progress = Arc::new(watch::Sender::new(vec![Progress::Waiting; steps.len()]));
+    let stop = CancellationToken::new();
+    let reason: Arc<Mutex<Option<StopReason>>> = Arc::new(Mutex::new(None));
+    let mut tasks: JoinSet<StepResult> = JoinSet::new();
+    for step in steps {
+        let (ctx, progress, stop, reason) = (ctx.clone(), progress.clone(), stop.child_token(), reason.clone());
+        let index = step.index;
+        tasks.spawn(async move { step_task(ctx, index, progress, stop, reason).await });
+    }
+    let mut outcome: Option<StepsOutcome> = None;
+    while !tasks.is_empty() {
+        tokio::select! {
+            joined = tasks.join_next() => {
+                let Some(joined) = joined else { break };
+                let result = match joined {
+                    Ok(result) => result,
+                    Err(e) => {
+                        outcome.get_or_insert(StepsOutcome::InternalError { detail: format!("a step task failed: {e}") });
+                        halt(&stop, &reason, StopReason::Aborted);
+                        continue;
+                    }
+                };
+                // A step that never started stays QUEUED, as on Cloud Build.
+                if !result.started {
+                    continue;
+                }
+                let step = &steps[result.index];
+                let ok = match result.status {
+                    Status::Success => true,
+                    Status::Failure => result.exit_code.is_some_and(|c| step.failure_allowed(c)),
+                    _ => false,
+                };
+                progress.send_modify(|p| p[result.index] = Progress::Done { ok });
+                if !ok && outcome.is_none() {
+                    let detail = result.detail.unwrap_or_else(|| format!("{} failed", step.label()));
+                    outcome = Some(if result.internal {
+                        StepsOutcome::InternalError { detail }
+                    } else {
+                        StepsOutcome::Failure { detail }
+                    });
+                    halt(&stop, &reason, StopReason::Aborted);
+                }
+            }
+            _ = tokio::time::sleep_until(deadline), if outcome.is_none() => {
+                outcome = Some(StepsOutcome::Timeout);
+                halt(&stop, &reason, StopReason::BuildTimeout);
+            }
+            _ = cancel.cancelled(), if outcome.is_none() => {
+                outcome = Some(StepsOutcome::Cancelled);
+                halt(&stop, &reason, StopReason::Cancelled);
+            }
+        }
+    }
+    let removals: Vec<_> = std::mem::take(&mut *ctx.removals.lock().expect("removals lock"));
+    for removal in removals {
+        let _ = removal.await;
+    }
+    outcome.unwrap_or(StepsOutcome::Success)
+}
+
+fn halt(stop: &CancellationToken, reason: &Mutex<Option<StopReason>>, why: StopReason) {
+    reason.lock().expect("reason lock").get_or_insert(why);
+    stop.cancel();
+}
+
+fn set_step(ctx: &StepsContext, index: usize, f: impl FnOnce(&mut crate::record::StepRecord)) {
+    let mut record = ctx.record.lock().expect("record lock");
+    if let Some(step) = record.steps.get_mut(index) {
+        f(step);
+    }
+}
+
+/// Waits until every step in `deps` satisfies `ready`; false if the build stopped first.
+async fn wait_for(
+    progress: &mut watch::Receiver<Vec<Progress>>,
+    deps: &[usize],
+    ready: impl Fn(Progress) -> bool,
+    stop: &CancellationToken,
+) -> bool {
+    loop {
+        if stop.is_cancelled() {
+            return false;
+        }
+        if deps.iter().all(|d| ready(progress.borrow()[*d])) {
+            return true;
+        }
+        tokio::select! {
+            changed = progress.changed() => if changed.is_err() { return false },
+            _ = stop.cancelled() => return false,
+        }
+    }
+}
+
+async fn step_task(
+    ctx: Arc<StepsContext>,
+    index: usize,
+    progress: Arc<watch::Sender<Vec<Progress>>>,
+    stop: CancellationToken,
+    reason: Arc<Mutex<Option<StopReason>>>,
+) -> StepResult {
+    let step = &ctx.plan.steps[index];
+    let mut rx = progress.subscribe();
+    let not_started =
+        StepResult { index, status: Status::Queued, exit_code: None, detail: None, internal: false, started: false };
+    if !wait_for(&mut rx, &step.wait_for, |p| p != Progress::Waiting, &stop).await {
+        return not_started;
+    }
+    let prepared = prepare(&ctx, step).await;
+    if !wait_for(&mut rx, &step.wait_for, |p| p == Progress::Done { ok: true }, &stop).await {
+        if let Some(prepared) = prepared {
+            let _ = ctx.docker.remove_container(&prepared.id).await;
+        }
+        return not_started;
+    }
+    progress.send_modify(|p| p[index] = Progress::Started);
+    let _ = ctx.events.send(Event::StepStarted { index });
+    set_step(&ctx, index, |s| s.status = Status::Working);
+    let result = execute(&ctx, step, prepared, &stop, &reason).await;
+    let status = result.status;
+    set_step(&ctx, index, |s| {
+        s.status = status;
+        s.exit_code = result.exit_code;
+        if let Some(timing) = s.timing.as_mut() {
+            timing.end_time = Some(crate::record::Timestamp::now());
+        }
+    });
+    let seconds = ctx.record.lock().expect("record lock").steps[index].timing.as_ref().and_then(TimeSpan::seconds);
+    let _ = ctx.events.send(Event::StepFinished { index, status, exit_code: result.exit_code, seconds });
+    result
+}
+
+/// A container created ahead of its step's start, and the image it was created from.
+struct Prepared {
+    id: String,
+    digest: String,
+}
+
+/// Creates the step's container early when its image is already here. Anything unusual (no image yet:
+/// an earlier step may build it; `--pull always`) is left to the step's start, where it is handled and
+/// reported properly.
+async fn prepare(ctx: &StepsContext, step: &PlannedStep) -> Option<Prepared> {
+    if ctx.pull == PullPolicy::Always {
+        return None;
+    }
+    let digest = ctx.docker.image_digest(&step.image).await.ok()??;
+    let spec = container_spec(ctx, step).ok()?;
+    let id = ctx.docker.create_container(&spec).await.ok()?;
+    Some(Prepared { id, digest })
+}
+
+async fn execute(
+    ctx: &StepsContext,
+    step: &PlannedStep,
+    prepared: Option<Prepared>,
+    stop: &CancellationToken,
+    reason: &Mutex<Option<StopReason>>,
+) -> StepResult {
+    let index = step.index;
+    let fail = |status, detail: String, internal| StepResult {
+        index,
+        status,
+        exit_code: None,
+        detail: Some(detail),
+        internal,
+        started: true,
+    };
+    let stopped_status = || match *reason.lock().expect("reason lock") {
+        Some(StopReason::BuildTimeout) => Status::Timeout,
+        _ => Status::Cancelled,
+    };
+
+    let pull_start = TimeSpan::started();
+    let image = tokio::select! {
+        r = ensure_image(ctx, &step.image) => r,
+        _ = stop.cancelled() => {
+            if let Some(p) = &prepared {
+                let _ = ctx.docker.remove_container(&p.id).await;
+            }
+            return StepResult { index, status: stopped_status(), exit_code: None, detail: None, internal: false, started: true };
+        }
+    };
+    let image = match image {
+        Ok(image) => image,
+        Err(message) => {
+            emit(ctx, index, &format!("error: {message}"));
+            return fail(Status::Failure, format!("{}: {message}", step.label()), false);
+        }
+    };
+    {
+        let mut record = ctx.record.lock().expect("record lock");
+        if image.pulled
+            && let Some(s) = record.steps.get_mut(index)
+        {
+            let mut timing = pull_start;
+            timing.end_time = Some(crate::record::Timestamp::now());
+            s.pull_timing = Some(timing);
+        }
+        if let (Some(slot), Some(digest)) = (record.results.build_step_images.get_mut(index), image.digest.clone()) {
+            *slot = digest;
+        }
+    }
+
+    // A container made early is used only if its image is still the one the step would run now (an
+    // earlier step may have rebuilt that tag).
+    let reusable = prepared.filter(|p| Some(&p.digest) == image.digest.as_ref() && !image.pulled);
+    let id = match reusable {
+        Some(p) => p.id,
+        None => {
+            let spec = match container_spec(ctx, step) {
+                Ok(spec) => spec,
+                Err(e) => return fail(Status::Failure, format!("{}: {e}", step.label()), true),
+            };
+            let _ = ctx.docker.remove_container(&spec.name).await;
+            match ctx.docker.create_container(&spec).await {
+                Ok(id) => id,
+                Err(e) => {
+                    let message = describe(&e);
+                    emit(ctx, index, &format!("error: {message}"));
+                    return fail(Status::Failure, format!("{}: {message}", step.label()), false);
+                }
+            }
+        }
+    };
+    set_step(ctx, index, |s| s.timing = Some(TimeSpan::started()));
+    if let Err(e) = ctx.docker.start(&id).await {
+        let _ = ctx.docker.remove_container(&id).await;
+        let message = describe(&e);
+        emit(ctx, index, &format!("error: {message}"));
+        return fail(Status::Failure, format!("{}: {message}", step.label()), false);
+    }
+    let pump = tokio::spawn(pump_output(
+        ctx.docker.clone(),
+        id.clone(),
+        index,
+        ctx.secrets.masks(),
+        ctx.log.clone(),
+        ctx.events.clone(),
+        step.id.clone(),
+    ));
+
+    let timeout = step.timeout.unwrap_or(Duration::MAX);
+    let sleep = tokio::time::sleep(timeout.min(Duration::from_secs(100 * 365 * 24 * 3600)));
+    tokio::pin!(sleep);
+    let waited = tokio::select! {
+        code = ctx.docker.wait(&id) => Waited::Exited(code),
+        _ = &mut sleep => Waited::TimedOut,
+        _ = stop.cancelled() => Waited::Stopped,
+    };
+    if !matches!(waited, Waited::Exited(_)) {
+        let _ = ctx.docker.stop(&id, ctx.stop_grace).await;
+    }
+    // The output stream ends with the container; the bound guards against an engine that never closes it.
+    let _ = tokio::time::timeout(Duration::from_secs(10), pump).await;
+    // Removal is off the critical path: the next step need not wait for it. `run` awaits it.
+    let docker = ctx.docker.clone();
+    let removal = tokio::spawn(async move {
+        let _ = docker.remove_container(&id).await;
+    });
+    ctx.removals.lock().expect("removals lock").push(removal);
+
+    match waited {
+        Waited::Exited(Ok(0)) => StepResult {
+            index,
+            status: Status::Success,
+            exit_code: Some(0),
+            detail: None,
+            internal: false,
+            started: true,
+        },
+        Waited::Exited(Ok(code)) => StepResult {
+            index,
+            status: Status::Failure,
+            exit_code: Some(code),
+            detail: Some(format!(
+                "build step {index} \"{}\" failed: step exited with non-zero status: {code}",
+                step.image
+            )),
+            internal: false,
+            started: true,
+        },
+        Waited::Exited(Err(e)) => fail(Status::Failure, format!("{}: {}", step.label(), describe(&e)), true),
+        Waited::TimedOut => StepResult {
+            index,
+            status: Status::Timeout,
+            exit_code: None,
+            detail: Some(format!("{} timed out after {}", step.label(), crate::record::duration_text(timeout))),
+            internal: false,
+            started: true,
+        },
+        Waited::Stopped => StepResult {
+            index,
+            status: stopped_status(),
+            exit_code: None,
+            detail: None,
+            internal: false,
+            started: true,
+        },
+    }
+}
+
+enum Waited {
+    Exited(Result<i64, DockerError>),
+    TimedOut,
+    Stopped,
+}
+
+fn describe(e: &DockerError) -> String {
+    use std::error::Error;
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// A step's image once it is present locally.
+struct LocalImage {
+    /// `sha256:…` (registry digest if known, else the image id).
+    digest: Option<String>,
+    pulled: bool,
+}
+
+/// Makes sure the image is present, pulling it if the policy says so; the error is the step's failure.
+async fn ensure_image(ctx: &StepsContext, image: &str) -> Result<LocalImage, String> {
+    let digest = ctx.docker.image_digest(image).await.map_err(|e| describe(&e))?;
+    let pull = match ctx.pull {
+        PullPolicy::Always => true,
+        PullPolicy::Missing => digest.is_none(),
+        PullPolicy::Never if digest.is_none() => return Err(DockerError::ImageMissing(image.to_string()).to_string()),
+        PullPolicy::Never => false,
+    };
+    if !pull {
+        return Ok(LocalImage { digest, pulled: false });
+    }
+    let cell = {
+        let mut pulls = ctx.pulls.lock().expect("pulls lock");
+        pulls.entry(image.to_string()).or_default().clone()
+    };
+    cell.get_or_init(|| async { ctx.docker.pull(image).await.map_err(|e| e.to_string()) }).await.clone()?;
+    let digest = ctx.docker.image_digest(image).await.map_err(|e| describe(&e))?;
+    Ok(LocalImage { digest, pulled: true })
+}
+
+fn container_spec(ctx: &StepsContext, step: &PlannedStep) -> std::io::Result<ContainerSpec> {
+    let mut env = step.env.clone();
+    env.push(format!("HOME={HOME}"));
+    env.push("BUILDER_OUTPUT=/builder/outputs".to_string());
+    for name in &step.secret_env {
+        if let Some(value) = ctx.secrets.get(name) {
+            env.push(format!("{name}={value}"));
+        }
+    }
+    let mut mounts = vec![
+        MountSpec::Bind {
+            source: ctx.workspace.display().to_string(),
+            target: WORKSPACE.to_string(),
+            read_only: false,
+        },
+        MountSpec::Volume { name: ctx.home_volume.clone(), target: HOME.to_string() },
+    ];
+    for v in &step.volumes {
+        if let Some(name) = ctx.volume_names.get(&v.name) {
+            mounts.push(MountSpec::Volume { name: name.clone(), target: v.path.clone() });
+        }
+    }
+    if let Some(socket) = Docker::local_socket() {
+        mounts.push(MountSpec::Bind { source: socket.to_string(), target: socket.to_string(), read_only: false });
+    }
+    let (entrypoint, cmd) = match &step.script {
+        Some(script) => {
+            let target = format!("/builder/scripts/step-{}", step.index);
+            let host = ctx.scripts.join(format!("step-{}", step.index));
+            std::fs::write(&host, script)?;
+            set_executable(&host)?;
+            mounts.push(MountSpec::Bind {
+                source: host.display().to_string(),
+                target: target.clone(),
+                read_only: true,
+            });
+            // Without a shebang Cloud Build runs the script with /bin/sh; running it through sh keeps
+            // the user's line numbers in error messages.
+            if script.starts_with("#!") {
+                (Some(vec![target]), Some(vec![]))
+            } else {
+                (Some(vec!["/bin/sh".to_string(), target]), Some(vec![]))
+            }
+        }
+        None => (
+            step.entrypoint.as_ref().map(|e| vec![e.clone()]),
+            (!step.args.is_empty() || step.entrypoint.is_some()).then(|| step.args.clone()),
+        ),
+    };
+    let mut labels = janitor::labels(&ctx.plan.build_id);
+    labels.insert(STEP_LABEL.to_string(), step.index.to_string());
+    let mut aliases = vec![format!("step_{}", step.index)];
+    aliases.extend(step.id.iter().filter(|id| is_dns_label(id)).cloned());
+    Ok(ContainerSpec {
+        name: format!("pipewright-{}-step-{}", ctx.plan.build_id, step.index),
+        image: step.image.clone(),
+        entrypoint,
+        cmd,
+        env,
+        working_dir: Some(step.working_dir.clone()),
+        mounts,
+        network: Some(ctx.network.clone()),
+        network_aliases: aliases,
+        labels,
+    })
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !s.starts_with('-')
+}
+
+fn set_executable(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+}
+
+/// A line of pipewright's own about a step (an error before it could run), logged like its output.
+fn emit(ctx: &StepsContext, index: usize, line: &str) {
+    let id = ctx.plan.steps[index].id.clone();
+    write_line(&ctx.log, index, id.as_deref(), line);
+    let _ = ctx.events.send(Event::StepOutput { index, line: line.to_string() });
+}
+
+fn write_line(log: &Mutex<Logs>, index: usize, id: Option<&str>, line: &str) {
+    let mut logs = log.lock().expect("log lock");
+    let prefix = match id {
+        Some(id) => format!("Step #{index} - \"{id}\": "),
+        None => format!("Step #{index}: "),
+    };
+    // Log files are best effort: a full disk must not kill a running build.
+    let _ = writeln!(logs.combined, "{prefix}{line}");
+    if let Some(file) = logs.steps.get_mut(index) {
+        let _ = writeln!(file, "{line}");
+    }
+}
+
+/// Streams a container's output, masked, line by line, to the log files and the event channel.
+async fn pump_output(
+    docker: Docker,
+    id: String,
+    index: usize,
+    secrets: Secrets,
+    log: Arc<Mutex<Logs>>,
+    events: mpsc::UnboundedSender<Event>,
+    step_id: Option<String>,
+) {
+    // stdout and stderr are masked separately: a secret split across the two streams is not one write.
+    let mut maskers = [Masker::new(secrets.clone()), Masker::new(secrets)];
+    let mut splitters = [LineSplitter::default(), LineSplitter::default()];
+    let mut stream = Box::pin(docker.output(&id));
+    let deliver = |lines: Vec<String>| {
+        for line in lines {
+            write_line(&log, index, step_id.as_deref(), &line);
+            let _ = events.send(Event::StepOutput { index, line });
+        }
+    };
+    while let Some(item) = stream.next().await {
+        let Ok((which, bytes)) = item else { break };
+        let i = usize::from(which == OutputStream::Stderr);
+        let released = maskers[i].push(&bytes);
+        deliver(splitters[i].push(&released));
+    }
+    for i in 0..2 {
+        let rest = maskers[i].finish();
+        let mut lines = splitters[i].push(&rest);
+        lines.extend(splitters[i].finish());
+        deliver(lines);
+    }
+}

@@ -1,0 +1,17 @@
+//! pipewright: a CI/CD build system for machine-learning repositories.
+//!
+//! Data flows one way: config → plan → engine (source → steps) → record → store. See ARCHITECTURE.md
+//! for the code map and the invariants each module keeps.
+
+pub mod cli;
+pub mod config;
+pub mod docker;
+pub mod engine;
+pub mod image_ref;
+pub mod mask;
+pub mod plan;
+pub mod record;
+pub mod secrets;
+pub mod source;
+pub mod store;
+pub mod subst;

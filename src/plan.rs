@@ -1,0 +1,365 @@
+//! A validated, substituted, ready-to-run build: the only input the engine takes.
+//!
+//! Planning applies substitutions with the real built-ins of the checked-out commit, resolves `waitFor`
+//! into step indexes, merges environments and checks what can only be checked after substitution (image
+//! references, tags). Nothing downstream re-checks the config. Pure: no IO.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::config::{BuildConfig, Decoder, Diagnostics, Pos, Step, SubstitutionOption, clean_path};
+use crate::image_ref::ImageRef;
+use crate::source::Source;
+use crate::subst::{self, Mode, Substitutions};
+
+/// Cloud Build's default build timeout (the current API: 60 minutes).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
+pub const WORKSPACE: &str = "/workspace";
+pub const HOME: &str = "/builder/home";
+
+/// What the planner needs besides the file.
+#[derive(Clone, Debug, Default)]
+pub struct BuildContext {
+    pub build_id: String,
+    pub project_id: String,
+    pub location: String,
+    pub source: Source,
+    /// The build file, repository-relative (TRIGGER_BUILD_CONFIG_PATH for triggered builds).
+    pub config_path: String,
+    /// `--substitutions` (or a trigger's): user keys and overridable built-ins, already validated.
+    pub overrides: Vec<(String, String)>,
+    /// Set for triggered builds, which are always ALLOW_LOOSE with dynamic substitutions (Cloud Build).
+    pub trigger_name: Option<String>,
+    /// Pull-request facts for `_HEAD_BRANCH`, `_BASE_BRANCH`, `_HEAD_REPO_URL`, `_PR_NUMBER`.
+    pub pull_request: Option<PullRequest>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct PullRequest {
+    pub head_branch: String,
+    pub base_branch: String,
+    pub head_repo_url: String,
+    pub number: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VolumeMount {
+    /// The name in the build file.
+    pub name: String,
+    pub path: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedStep {
+    pub index: usize,
+    pub id: Option<String>,
+    pub image: String,
+    pub args: Vec<String>,
+    /// `KEY=VALUE`, `options.env` merged under the step's own, automapped substitutions last.
+    pub env: Vec<String>,
+    /// Names of the secret env vars (global and the step's).
+    pub secret_env: Vec<String>,
+    pub entrypoint: Option<String>,
+    /// `dir` as written (after substitution), for the record.
+    pub dir: String,
+    /// Where the container starts: `/workspace/<dir>` cleaned, or an absolute `dir` as is.
+    pub working_dir: String,
+    /// Global volumes and the step's.
+    pub volumes: Vec<VolumeMount>,
+    pub timeout: Option<Duration>,
+    /// Indexes of the steps this one waits for.
+    pub wait_for: Vec<usize>,
+    /// `waitFor` as written, for the record.
+    pub wait_for_ids: Vec<String>,
+    pub allow_failure: bool,
+    pub allow_exit_codes: Vec<i64>,
+    pub script: Option<String>,
+}
+
+impl PlannedStep {
+    /// `step 2 (unit-tests)` or `step 2`, as messages name steps.
+    pub fn label(&self) -> String {
+        match &self.id {
+            Some(id) => format!("step {} ({id})", self.index),
+            None => format!("step {}", self.index),
+        }
+    }
+
+    /// Whether a non-zero `exit_code` leaves the build going (the step still reports FAILURE).
+    pub fn failure_allowed(&self, exit_code: i64) -> bool {
+        if self.allow_exit_codes.is_empty() { self.allow_failure } else { self.allow_exit_codes.contains(&exit_code) }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct BuildPlan {
+    pub build_id: String,
+    pub project_id: String,
+    pub steps: Vec<PlannedStep>,
+    pub timeout: Duration,
+    pub images: Vec<String>,
+    pub tags: Vec<String>,
+    /// Every substitution (built-ins and user), for the record.
+    pub substitutions: BTreeMap<String, String>,
+    /// Secret env names the build needs values for.
+    pub secret_names: BTreeSet<String>,
+    /// All named volumes of the build (global and per step), by their file name.
+    pub volumes: BTreeSet<String>,
+}
+
+/// The built-in substitutions of a build of `ctx.source`.
+pub fn builtins(ctx: &BuildContext) -> BTreeMap<String, String> {
+    let s = &ctx.source;
+    let branch = s.branch.clone().unwrap_or_default();
+    let tag = s.tag.clone().unwrap_or_default();
+    let reference = if branch.is_empty() { tag.clone() } else { branch.clone() };
+    let pr = ctx.pull_request.clone().unwrap_or_default();
+    let mut map: BTreeMap<String, String> = subst::BUILTINS.iter().map(|b| (b.to_string(), String::new())).collect();
+    let values = [
+        ("PROJECT_ID", ctx.project_id.clone()),
+        ("BUILD_ID", ctx.build_id.clone()),
+        ("LOCATION", ctx.location.clone()),
+        ("COMMIT_SHA", s.commit_sha.clone()),
+        ("REVISION_ID", s.commit_sha.clone()),
+        ("SHORT_SHA", s.short_sha().to_string()),
+        ("BRANCH_NAME", branch),
+        ("TAG_NAME", tag),
+        ("REF_NAME", reference),
+        ("REPO_NAME", s.repo_name.clone()),
+        ("REPO_FULL_NAME", s.repo_full_name.clone()),
+        ("TRIGGER_NAME", ctx.trigger_name.clone().unwrap_or_default()),
+        ("TRIGGER_BUILD_CONFIG_PATH", if ctx.trigger_name.is_some() { ctx.config_path.clone() } else { String::new() }),
+        ("_HEAD_BRANCH", pr.head_branch),
+        ("_BASE_BRANCH", pr.base_branch),
+        ("_HEAD_REPO_URL", pr.head_repo_url),
+        ("_PR_NUMBER", pr.number),
+    ];
+    for (k, v) in values {
+        map.insert(k.to_string(), v);
+    }
+    map
+}
+
+/// Plans `config` for the build described by `ctx`; every problem is reported against the file.
+pub fn plan(file: &str, config: &BuildConfig, ctx: &BuildContext) -> Result<BuildPlan, Diagnostics> {
+    let mut d = Decoder::new(file);
+    let mut builtins = builtins(ctx);
+    let mut user: BTreeMap<String, String> =
+        config.substitutions.iter().map(|(k, v)| (k.value.clone(), v.value.clone())).collect();
+    for (k, v) in &ctx.overrides {
+        if subst::BUILTINS.contains(&k.as_str()) {
+            builtins.insert(k.clone(), v.clone());
+        } else {
+            user.insert(k.clone(), v.clone());
+        }
+    }
+    let triggered = ctx.trigger_name.is_some();
+    let dynamic = triggered || config.options.dynamic_substitutions.unwrap_or(false);
+    let mode = match config.options.substitution_option.as_ref().map(|o| o.value) {
+        _ if triggered => Mode::AllowLoose,
+        Some(SubstitutionOption::AllowLoose) => Mode::AllowLoose,
+        _ => Mode::MustMatch,
+    };
+    let substitutions = match Substitutions::new(builtins, user, dynamic) {
+        Ok(s) => s,
+        Err(e) => {
+            d.error(config.steps_pos, "substitutions", e.to_string());
+            return Err(d.diagnostics);
+        }
+    };
+    crate::config::report_substitution_problems(&mut d, config, &substitutions, mode);
+    if d.diagnostics.has_errors() {
+        return Err(d.diagnostics);
+    }
+    let mut planner = Planner { d, subst: &substitutions, config };
+    let plan = planner.build(ctx);
+    planner.d.diagnostics.sort();
+    if planner.d.diagnostics.has_errors() {
+        return Err(planner.d.diagnostics);
+    }
+    Ok(plan)
+}
+
+struct Planner<'a> {
+    d: Decoder,
+    subst: &'a Substitutions,
+    config: &'a BuildConfig,
+}
+
+impl Planner<'_> {
+    fn apply(&mut self, text: &str, pos: Pos, path: &str) -> String {
+        match self.subst.apply(text) {
+            Ok(value) => value,
+            Err(e) => {
+                self.d.error(pos, path, e.to_string());
+                String::new()
+            }
+        }
+    }
+
+    fn build(&mut self, ctx: &BuildContext) -> BuildPlan {
+        let config = self.config;
+        let global_env: Vec<String> = config
+            .options
+            .env
+            .iter()
+            .enumerate()
+            .map(|(i, e)| self.apply(e, e.pos, &format!("options.env[{i}]")))
+            .collect();
+        let global_volumes: Vec<VolumeMount> = config
+            .options
+            .volumes
+            .iter()
+            .map(|v| VolumeMount {
+                name: v.name.value.clone(),
+                path: clean_path(&v.path).unwrap_or_else(|| v.path.value.clone()),
+            })
+            .collect();
+        let steps: Vec<PlannedStep> =
+            config.steps.iter().map(|step| self.step(step, &global_env, &global_volumes)).collect();
+        let images = config
+            .images
+            .iter()
+            .enumerate()
+            .map(|(i, image)| {
+                let path = format!("images[{i}]");
+                let value = self.apply(image, image.pos, &path);
+                self.check_image(&value, image, &path);
+                value
+            })
+            .collect();
+        let tags = config.tags.iter().enumerate().map(|(i, t)| self.apply(t, t.pos, &format!("tags[{i}]"))).collect();
+        let tags = match subst::sanitize_tags(tags) {
+            Ok(tags) => tags,
+            Err(e) => {
+                let pos = config.tags.first().map_or(config.steps_pos, |t| t.pos);
+                self.d.error(pos, "tags", e.to_string());
+                Vec::new()
+            }
+        };
+        let secret_names = steps.iter().flat_map(|s| s.secret_env.iter().cloned()).collect();
+        let volumes = steps.iter().flat_map(|s| s.volumes.iter().map(|v| v.name.clone())).collect();
+        BuildPlan {
+            build_id: ctx.build_id.clone(),
+            project_id: ctx.project_id.clone(),
+            steps,
+            timeout: config.timeout.as_ref().map_or(DEFAULT_TIMEOUT, |t| t.value),
+            images,
+            tags,
+            substitutions: self.subst.all().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            secret_names,
+            volumes,
+        }
+    }
+
+    fn step(&mut self, step: &Step, global_env: &[String], global_volumes: &[VolumeMount]) -> PlannedStep {
+        let config = self.config;
+        let base = format!("steps[{}]", step.index);
+        let image = match &step.name {
+            Some(name) => {
+                let path = format!("{base}.name");
+                let value = self.apply(name, name.pos, &path);
+                self.check_image(&value, name, &path);
+                value
+            }
+            None => String::new(),
+        };
+        let args =
+            step.args.iter().enumerate().map(|(i, a)| self.apply(a, a.pos, &format!("{base}.args[{i}]"))).collect();
+        let own_env: Vec<String> =
+            step.env.iter().enumerate().map(|(i, e)| self.apply(e, e.pos, &format!("{base}.env[{i}]"))).collect();
+        let mut env = merge_env(global_env, &own_env);
+        let automap = step.automap_substitutions.or(config.options.automap_substitutions).unwrap_or(false);
+        if automap {
+            let explicit: Vec<(String, String)> =
+                self.subst.all().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let mapped: Vec<String> = explicit.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+            // An explicit `env` entry wins over an automapped substitution of the same name.
+            env = merge_env(&mapped, &env);
+        }
+        let dir = step.dir.as_ref().map(|d| self.apply(d, d.pos, &format!("{base}.dir"))).unwrap_or_default();
+        let working_dir = if dir.starts_with('/') {
+            dir.clone()
+        } else {
+            clean_path(&format!("{WORKSPACE}/{dir}")).unwrap_or_else(|| WORKSPACE.to_string())
+        };
+        let entrypoint = step.entrypoint.as_ref().map(|e| self.apply(e, e.pos, &format!("{base}.entrypoint")));
+        let mut volumes = global_volumes.to_vec();
+        volumes.extend(step.volumes.iter().map(|v| VolumeMount {
+            name: v.name.value.clone(),
+            path: clean_path(&v.path).unwrap_or_else(|| v.path.value.clone()),
+        }));
+        let mut secret_env: Vec<String> = config.options.secret_env.iter().map(|s| s.value.clone()).collect();
+        secret_env.extend(step.secret_env.iter().map(|s| s.value.clone()));
+        PlannedStep {
+            index: step.index,
+            id: step.id.as_ref().map(|i| i.value.clone()),
+            image,
+            args,
+            env,
+            secret_env,
+            entrypoint,
+            dir,
+            working_dir,
+            volumes,
+            timeout: step.timeout.as_ref().map(|t| t.value),
+            wait_for: wait_for(config, step),
+            wait_for_ids: step.wait_for.iter().map(|w| w.value.clone()).collect(),
+            allow_failure: step.allow_failure,
+            allow_exit_codes: step.allow_exit_codes.iter().map(|c| c.value).collect(),
+            script: step.script.as_ref().map(|s| s.value.clone()),
+        }
+    }
+
+    /// After substitution, an image must be a valid reference; an empty substitution is the usual cause
+    /// of a broken one (`gcr.io//app`), so name the empty ones.
+    fn check_image(&mut self, value: &str, original: &crate::config::Str, path: &str) {
+        let Err(e) = ImageRef::parse(value) else {
+            return;
+        };
+        let empty: Vec<String> = subst::references(original)
+            .iter()
+            .filter(|r| self.subst.get(r.name).is_none_or(str::is_empty))
+            .map(|r| format!("`{}`", r.name))
+            .collect();
+        let message = if value == original.value { e.to_string() } else { format!("after substitution: {e}") };
+        if empty.is_empty() {
+            self.d.error(original.pos, path, message);
+        } else {
+            self.d.error_hint(
+                original.pos,
+                path,
+                message,
+                format!("these substitutions are empty: {}; give them values with `--substitutions`", empty.join(", ")),
+            );
+        }
+    }
+}
+
+/// Cloud Build's `waitFor` rule: absent or empty means "all earlier steps"; `-` alone means "none";
+/// ids mean exactly those steps (validation guaranteed they are earlier).
+fn wait_for(config: &BuildConfig, step: &Step) -> Vec<usize> {
+    if step.wait_for.is_empty() {
+        return (0..step.index).collect();
+    }
+    step.wait_for
+        .iter()
+        .filter(|w| w.value != "-")
+        .filter_map(|w| {
+            config.steps[..step.index]
+                .iter()
+                .find(|s| s.id.as_ref().is_some_and(|id| id.value == w.value))
+                .map(|s| s.index)
+        })
+        .collect()
+}
+
+/// `base` entries overridden by `over` entries of the same key, order kept.
+fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
+    let key = |e: &String| e.split_once('=').map_or(e.clone(), |(k, _)| k.to_string());
+    let overridden: BTreeSet<String> = over.iter().map(key).collect();
+    base.iter().filter(|e| !overridden.contains(&key(e))).chain(over.iter()).cloned().collect()
+}
+
+#[cfg(test)]
+mod tests;

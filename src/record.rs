@@ -1,0 +1,340 @@
+//! The record of a build: Cloud Build's `Build` resource (research/cloudbuild.md §9) plus pipewright's
+//! own fields. It is what `--format json` prints and what is kept under the data directory.
+//!
+//! Secret values never enter a record: steps carry the *names* of their secret env vars only, and every
+//! free-text field is masked before it is stored.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    StatusUnknown,
+    Pending,
+    Queued,
+    Working,
+    Success,
+    Failure,
+    InternalError,
+    Timeout,
+    Cancelled,
+    Expired,
+    /// A trigger decided not to build.
+    Skipped,
+}
+
+impl Status {
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Status::StatusUnknown | Status::Pending | Status::Queued | Status::Working)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::StatusUnknown => "STATUS_UNKNOWN",
+            Status::Pending => "PENDING",
+            Status::Queued => "QUEUED",
+            Status::Working => "WORKING",
+            Status::Success => "SUCCESS",
+            Status::Failure => "FAILURE",
+            Status::InternalError => "INTERNAL_ERROR",
+            Status::Timeout => "TIMEOUT",
+            Status::Cancelled => "CANCELLED",
+            Status::Expired => "EXPIRED",
+            Status::Skipped => "SKIPPED",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An RFC 3339 timestamp with nanoseconds, as Cloud Build writes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub OffsetDateTime);
+
+impl Timestamp {
+    pub fn now() -> Timestamp {
+        Timestamp(OffsetDateTime::now_utc())
+    }
+
+    pub fn seconds_since(&self, earlier: &Timestamp) -> f64 {
+        (self.0 - earlier.0).as_seconds_f64()
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let text = self.0.format(&Rfc3339).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        let text = String::deserialize(d)?;
+        OffsetDateTime::parse(&text, &Rfc3339).map(Timestamp).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeSpan {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<Timestamp>,
+}
+
+impl TimeSpan {
+    pub fn started() -> TimeSpan {
+        TimeSpan { start_time: Some(Timestamp::now()), end_time: None }
+    }
+
+    pub fn seconds(&self) -> Option<f64> {
+        Some(self.end_time?.seconds_since(&self.start_time?))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeRecord {
+    pub name: String,
+    pub path: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepRecord {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dir: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wait_for: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub entrypoint: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_env: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<VolumeRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_failure: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_exit_codes: Vec<i64>,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<TimeSpan>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_timing: Option<TimeSpan>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuiltImage {
+    pub name: String,
+    pub digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_timing: Option<TimeSpan>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Results {
+    #[serde(default)]
+    pub images: Vec<BuiltImage>,
+    /// Digest of each step's image, by step index ("" when unknown).
+    #[serde(default)]
+    pub build_step_images: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub build_step_outputs: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitSource {
+    pub url: String,
+    pub revision: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dir: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceRecord {
+    pub git_source: GitSource,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceProvenance {
+    pub resolved_git_source: GitSource,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FailureType {
+    FailureTypeUnspecified,
+    PushFailed,
+    PushImageNotFound,
+    PushNotAuthorized,
+    LoggingFailure,
+    UserBuildStep,
+    FetchSourceFailed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureInfo {
+    #[serde(rename = "type")]
+    pub kind: FailureType,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Warning {
+    pub text: String,
+    pub priority: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Build {
+    pub id: String,
+    pub project_id: String,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status_detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceRecord>,
+    #[serde(default)]
+    pub steps: Vec<StepRecord>,
+    #[serde(default)]
+    pub results: Results,
+    pub create_time: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_time: Option<Timestamp>,
+    pub timeout: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_provenance: Option<SourceProvenance>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub log_url: String,
+    #[serde(default)]
+    pub substitutions: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Phase timings: `FETCHSOURCE`, `BUILD`, `PUSH`.
+    #[serde(default)]
+    pub timing: BTreeMap<String, TimeSpan>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_info: Option<FailureInfo>,
+    /// The build file, repository-relative.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub config_path: String,
+    /// The pipewright process running the build (`host/pid/start`), so a later run can tell a build
+    /// left behind by a crash from one still running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+impl Build {
+    pub fn new(id: String, project_id: String) -> Build {
+        Build {
+            id,
+            project_id,
+            status: Status::Queued,
+            status_detail: String::new(),
+            source: None,
+            steps: Vec::new(),
+            results: Results::default(),
+            create_time: Timestamp::now(),
+            start_time: None,
+            finish_time: None,
+            timeout: String::new(),
+            images: Vec::new(),
+            source_provenance: None,
+            log_url: String::new(),
+            substitutions: BTreeMap::new(),
+            tags: Vec::new(),
+            timing: BTreeMap::new(),
+            warnings: Vec::new(),
+            failure_info: None,
+            config_path: String::new(),
+            owner: None,
+        }
+    }
+}
+
+/// A duration in protobuf Duration text (`600s`, `1.5s`).
+pub fn duration_text(d: std::time::Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        let text = format!("{}.{:09}", d.as_secs(), d.subsec_nanos());
+        format!("{}s", text.trim_end_matches('0'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_print_as_protobuf() {
+        assert_eq!(duration_text(std::time::Duration::from_secs(600)), "600s");
+        assert_eq!(duration_text(std::time::Duration::from_millis(1500)), "1.5s");
+    }
+
+    #[test]
+    fn round_trip() {
+        let mut build = Build::new("b1".into(), "local".into());
+        build.steps.push(StepRecord {
+            name: "busybox".into(),
+            args: vec!["true".into()],
+            env: vec![],
+            dir: String::new(),
+            id: "unit".into(),
+            wait_for: vec!["-".into()],
+            entrypoint: String::new(),
+            secret_env: vec![],
+            volumes: vec![],
+            timeout: None,
+            script: None,
+            allow_failure: false,
+            allow_exit_codes: vec![],
+            status: Status::Success,
+            timing: Some(TimeSpan::started()),
+            pull_timing: None,
+            exit_code: Some(0),
+        });
+        let json = serde_json::to_string(&build).expect("serialize");
+        assert!(json.contains("\"status\":\"QUEUED\""), "{json}");
+        assert!(json.contains("\"waitFor\":[\"-\"]"), "{json}");
+        let back: Build = serde_json::from_str(&json).expect("deserialize");
+        assert_eq!(back, build);
+    }
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real binary, real git repositories, the real Docker engine.
+//!
+//! Docker tests skip with a loud message when no engine is reachable, unless
+//! `PIPEWRIGHT_REQUIRE_DOCKER=1` (set by `.ci/run`), where that is a failure.
+
+mod cancel;
+mod cli;
+mod steps;
+mod support;
+mod validate_corpus;
