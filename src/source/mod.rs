@@ -35,6 +35,8 @@ pub enum SourceError {
     },
     #[error("the repository at `{0}` has no commit yet")]
     NoCommit(String),
+    #[error("`{dir}` is not a directory of the repository at `{rev}`")]
+    MissingDir { dir: String, rev: String },
     #[error("`{path}` is not a directory")]
     NotADirectory { path: String },
     #[error("could not prepare the workspace at `{path}`")]
@@ -84,21 +86,41 @@ pub fn checkout(spec: &SourceSpec, dest: &Path) -> Result<Source, SourceError> {
     if is_url(&spec.repo) { checkout_url(spec, dest) } else { checkout_local(spec, dest) }
 }
 
+/// `a/b/c` where only `a` exists → (`a`, `b/c`).
+fn split_existing(path: &Path) -> (PathBuf, PathBuf) {
+    let mut existing = path.to_path_buf();
+    let mut missing = Vec::new();
+    while !existing.as_os_str().is_empty() && !existing.exists() {
+        match existing.file_name() {
+            Some(name) => missing.push(name.to_os_string()),
+            None => break,
+        }
+        existing.pop();
+    }
+    if existing.as_os_str().is_empty() {
+        existing = PathBuf::from(".");
+    }
+    (existing, missing.iter().rev().collect())
+}
+
 fn is_url(repo: &str) -> bool {
     repo.contains("://") || (repo.contains('@') && repo.contains(':') && !Path::new(repo).exists())
 }
 
 fn checkout_local(spec: &SourceSpec, dest: &Path) -> Result<Source, SourceError> {
-    let path = Path::new(&spec.repo);
-    if !path.is_dir() {
+    // The directory may exist only at the revision being built, not in the working tree: discover the
+    // repository from the nearest existing ancestor and keep the rest of the path as it was written.
+    let (existing, missing) = split_existing(Path::new(&spec.repo));
+    if !existing.is_dir() {
         return Err(SourceError::NotADirectory { path: spec.repo.clone() });
     }
-    let path = path.canonicalize().map_err(|source| SourceError::Io { path: spec.repo.clone(), source })?;
+    let existing = existing.canonicalize().map_err(|source| SourceError::Io { path: spec.repo.clone(), source })?;
     let repo =
-        gix::discover(&path).map_err(|source| SourceError::NotARepository { path: spec.repo.clone(), source })?;
+        gix::discover(&existing).map_err(|source| SourceError::NotARepository { path: spec.repo.clone(), source })?;
     let root = repo.workdir().map(Path::to_path_buf).unwrap_or_else(|| repo.git_dir().to_path_buf());
     let root = root.canonicalize().unwrap_or(root);
-    let dir = path
+    let dir = existing
+        .join(&missing)
         .strip_prefix(&root)
         .ok()
         .filter(|rel| !rel.as_os_str().is_empty())
@@ -107,6 +129,11 @@ fn checkout_local(spec: &SourceSpec, dest: &Path) -> Result<Source, SourceError>
     let resolved = resolve_local(&repo, &spec.rev, &spec.repo)?;
     let url = format!("file://{}", root.display());
     clone_at(&url, &resolved.commit, &spec.rev, dest)?;
+    if let Some(dir) = &dir
+        && !dest.join(dir).is_dir()
+    {
+        return Err(SourceError::MissingDir { dir: dir.clone(), rev: spec.rev.clone() });
+    }
 
     let (repo_name, repo_full_name) = match remote_url(&repo) {
         Some(remote) => names_from_url(&remote),

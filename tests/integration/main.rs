@@ -5,6 +5,7 @@
 
 mod cancel;
 mod cli;
+mod source;
 mod steps;
 mod support;
 mod validate_corpus;
