@@ -15,3 +15,4 @@ pub mod secrets;
 pub mod source;
 pub mod store;
 pub mod subst;
+pub mod yaml;

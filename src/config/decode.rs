@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::diagnostic::{Diagnostic, Diagnostics};
-use super::yaml::{Node, Pos, Value, parse_bool};
+use crate::yaml::{Node, Pos, Value, parse_bool};
 
 /// A value and where it was written.
 #[derive(Clone, Debug, PartialEq, Eq)]

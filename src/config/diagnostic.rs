@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::yaml::Pos;
+use crate::yaml::Pos;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::decode::{Decoder, MapReader, Spanned, Str};
 use super::model::{Step, read_step_fields};
-use super::yaml::{Node, Pos, Value, parse_bool};
+use crate::yaml::{Node, Pos, Value, parse_bool};
 
 #[derive(Clone, Debug, Default)]
 pub struct Extensions {

@@ -9,14 +9,13 @@ mod diagnostic;
 pub mod extensions;
 mod model;
 mod validate;
-pub mod yaml;
 
+pub use crate::yaml::Pos;
 pub use decode::{Decoder, Spanned, Str, closest, parse_duration};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use extensions::Extensions;
 pub use model::{AvailableSecrets, BuildConfig, Options, Step, SubstitutionOption, Volume};
 pub use validate::{MAX_TIMEOUT, Template, clean_path, report_substitution_problems, templates};
-pub use yaml::Pos;
 
 /// Larger files are refused before parsing: no real build file comes close.
 pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
@@ -66,7 +65,7 @@ pub fn load(file: &str, bytes: &[u8], overrides: &[(String, String)]) -> Result<
             return Err(d.diagnostics);
         }
     };
-    let root = match yaml::parse(text.strip_prefix('\u{feff}').unwrap_or(text)) {
+    let root = match crate::yaml::parse(text.strip_prefix('\u{feff}').unwrap_or(text)) {
         Ok(root) => root,
         Err(e) => {
             d.error(e.pos, "", e.message);

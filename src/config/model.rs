@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::decode::{Decoder, MapReader, Spanned, Str};
 use super::extensions::Extensions;
-use super::yaml::{Node, Pos};
+use crate::yaml::{Node, Pos};
 
 #[derive(Clone, Debug, Default)]
 pub struct BuildConfig {
@@ -176,7 +176,7 @@ pub fn read_build(d: &mut Decoder, root: &Node) -> BuildConfig {
         Some((node, path)) => {
             config.steps_pos = node.pos;
             config.steps = d.list(node, &path, |d, n, p| Some(read_step(d, n, p)));
-            if config.steps.is_empty() && matches!(node.value, super::yaml::Value::Seq(_)) {
+            if config.steps.is_empty() && matches!(node.value, crate::yaml::Value::Seq(_)) {
                 d.error(node.pos, &path, "needs at least one step");
             }
             for (i, step) in config.steps.iter_mut().enumerate() {

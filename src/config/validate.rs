@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::decode::{Decoder, Str, closest};
 use super::model::{BuildConfig, Step, Volume};
-use super::yaml::Pos;
 use crate::subst::{self, Mode, Origin};
+use crate::yaml::Pos;
 
 pub const MAX_STEPS: usize = 100;
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);

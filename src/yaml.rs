@@ -1,4 +1,5 @@
-//! A YAML document as a tree of nodes that remember where they were written.
+//! YAML documents as trees of nodes that remember where they were written (line, column, bytes, style).
+//! Used by the build-file decoder and by the Kubeflow spec rewriter, which edits values in place.
 //!
 //! The parser is granit-parser (the one serde-saphyr is built on), in its default mode, which accepts
 //! what PyYAML and ruamel.yaml accept: gcloud reads build files with those, so files written for Cloud
@@ -9,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::Range;
 
 use granit_parser::{Event, Parser, ScalarStyle, Span};
 
@@ -48,10 +50,28 @@ pub enum Value {
     Map(Vec<(Node, Node)>),
 }
 
+/// How a node is written, which a surgical edit must keep.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Style {
+    #[default]
+    Plain,
+    SingleQuoted,
+    DoubleQuoted,
+    /// A literal or folded block scalar.
+    Block,
+    /// A sequence or mapping.
+    Collection,
+    /// Written as `*alias`: its value lives at the anchor, so it cannot be edited in place.
+    Alias,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
     pub value: Value,
     pub pos: Pos,
+    /// The bytes of the source the node was read from (quotes included for quoted scalars).
+    pub span: Range<usize>,
+    pub style: Style,
 }
 
 impl Node {
@@ -92,28 +112,42 @@ pub struct YamlError {
 
 /// Parses one YAML (or JSON) document. An empty document is a null node at 1:1.
 pub fn parse(text: &str) -> Result<Node, YamlError> {
+    let mut documents = parse_stream(text)?;
+    if documents.len() > 1 {
+        return Err(YamlError {
+            pos: documents[1].pos,
+            message: "a build file holds one YAML document, this is the second".into(),
+        });
+    }
+    Ok(documents.pop().unwrap_or_else(empty_document))
+}
+
+/// Parses every document of a YAML stream (Kubeflow IR files carry a second one, the platform spec).
+pub fn parse_stream(text: &str) -> Result<Vec<Node>, YamlError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    let mut documents = 0;
     while let Some(item) = parser.next_event() {
         let (event, span) = item.map_err(|e| YamlError {
             pos: Pos { line: e.marker().line(), col: e.marker().col() + 1 },
             message: format!("invalid YAML: {}", e.info()),
         })?;
-        if let Event::DocumentStart(..) = event {
-            documents += 1;
-            if documents > 1 {
-                return Err(YamlError {
-                    pos: Pos::from_span(&span),
-                    message: "a build file holds one YAML document, this is the second".into(),
-                });
-            }
-        }
         builder.event(event, span)?;
     }
-    Ok(builder
-        .root
-        .unwrap_or(Node { value: Value::Scalar { text: String::new(), plain: true }, pos: Pos { line: 1, col: 1 } }))
+    Ok(builder.documents)
+}
+
+fn empty_document() -> Node {
+    Node {
+        value: Value::Scalar { text: String::new(), plain: true },
+        pos: Pos { line: 1, col: 1 },
+        span: 0..0,
+        style: Style::Plain,
+    }
+}
+
+fn bytes(span: &Span) -> Range<usize> {
+    // A parser over a `&str` always knows byte offsets.
+    span.start.byte_offset().unwrap_or(0)..span.end.byte_offset().unwrap_or(0)
 }
 
 enum Open {
@@ -126,7 +160,9 @@ enum Open {
 struct Builder {
     stack: Vec<(Open, usize)>,
     anchors: HashMap<usize, Node>,
-    root: Option<Node>,
+    documents: Vec<Node>,
+    /// Whether the current document has produced its root node.
+    has_root: bool,
     nodes: usize,
 }
 
@@ -135,20 +171,28 @@ impl Builder {
         let pos = Pos::from_span(&span);
         match event {
             Event::Scalar(text, style, anchor, _tag) => {
-                let node =
-                    Node { value: Value::Scalar { text: text.into_owned(), plain: style == ScalarStyle::Plain }, pos };
+                let style = match style {
+                    ScalarStyle::Plain => Style::Plain,
+                    ScalarStyle::SingleQuoted => Style::SingleQuoted,
+                    ScalarStyle::DoubleQuoted => Style::DoubleQuoted,
+                    _ => Style::Block,
+                };
+                let value = Value::Scalar { text: text.into_owned(), plain: style == Style::Plain };
                 self.count(1, pos)?;
-                self.finish(node, anchor)
+                self.finish(Node { value, pos, span: bytes(&span), style }, anchor)
             }
-            Event::SequenceStart(_, anchor, _) => self.open(Open::Seq(empty(Value::Seq(vec![]), pos)), anchor, pos),
+            Event::SequenceStart(_, anchor, _) => {
+                self.open(Open::Seq(collection(Value::Seq(vec![]), pos, &span)), anchor, pos)
+            }
             Event::MappingStart(_, anchor, _) => {
-                self.open(Open::Map(empty(Value::Map(vec![]), pos), None, Vec::new()), anchor, pos)
+                self.open(Open::Map(collection(Value::Map(vec![]), pos, &span), None, Vec::new()), anchor, pos)
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (open, anchor) = self.stack.pop().expect("the parser balances start and end events");
-                let node = match open {
+                let mut node = match open {
                     Open::Seq(node) | Open::Map(node, _, _) => node,
                 };
+                node.span.end = bytes(&span).end.max(node.span.start);
                 self.finish(node, anchor)
             }
             Event::Alias(id) => {
@@ -159,9 +203,19 @@ impl Builder {
                     .ok_or_else(|| YamlError { pos, message: "alias to an unknown anchor".into() })?;
                 self.count(size(&node), pos)?;
                 // An alias stands where it is written, not where its anchor was.
-                self.finish(Node { pos, ..node }, 0)
+                self.finish(Node { pos, span: bytes(&span), style: Style::Alias, ..node }, 0)
             }
             Event::UnresolvedAlias(name) => Err(YamlError { pos, message: format!("alias `*{name}` names no anchor") }),
+            Event::DocumentStart(..) => {
+                self.has_root = false;
+                Ok(())
+            }
+            Event::DocumentEnd => {
+                if !self.has_root {
+                    self.documents.push(Node { pos, span: bytes(&span), ..empty_document() });
+                }
+                Ok(())
+            }
             // Anchor names arrive after their node; the ids on node events are all we need.
             _ => Ok(()),
         }
@@ -195,7 +249,10 @@ impl Builder {
             self.anchors.insert(anchor, node.clone());
         }
         match self.stack.last_mut() {
-            None => self.root = Some(node),
+            None => {
+                self.has_root = true;
+                self.documents.push(node);
+            }
             Some((Open::Seq(seq), _)) => {
                 if let Value::Seq(items) = &mut seq.value {
                     items.push(node);
@@ -214,8 +271,8 @@ impl Builder {
     }
 }
 
-fn empty(value: Value, pos: Pos) -> Node {
-    Node { value, pos }
+fn collection(value: Value, pos: Pos, span: &Span) -> Node {
+    Node { value, pos, span: bytes(span), style: Style::Collection }
 }
 
 /// YAML 1.1 merge keys (`<<: *defaults`), which gcloud's loader honours: entries of the merged mapping(s)
@@ -364,7 +421,7 @@ mod tests {
     #[test]
     fn two_documents_are_an_error() {
         let err = parse("a: 1\n---\nb: 2\n").expect_err("invalid");
-        assert_eq!(err.pos.line, 2);
+        assert_eq!(err.pos.line, 3);
     }
 
     #[test]
@@ -377,5 +434,30 @@ mod tests {
         let doc = parse("a: 'null'").expect("valid");
         let Value::Map(top) = &doc.value else { panic!() };
         assert!(!top[0].1.is_null());
+    }
+}
+
+#[cfg(test)]
+mod span_tests {
+    use super::*;
+
+    #[test]
+    fn scalars_know_their_bytes_and_style() {
+        let text = "a: 'x y'  # c\nb: \"q\"\nc: plain value\nd: [f, 'g']\n";
+        let doc = parse(text).expect("valid");
+        let Value::Map(top) = &doc.value else { panic!() };
+        let pieces: Vec<(&str, Style)> = top.iter().map(|(_, v)| (&text[v.span.clone()], v.style)).collect();
+        assert_eq!(pieces[0], ("'x y'", Style::SingleQuoted));
+        assert_eq!(pieces[1], ("\"q\"", Style::DoubleQuoted));
+        assert_eq!(pieces[2], ("plain value", Style::Plain));
+        assert_eq!(pieces[3], ("[f, 'g']", Style::Collection));
+    }
+
+    #[test]
+    fn streams_hold_every_document() {
+        let docs = parse_stream("# header\na: 1\n---\nb: 2\n").expect("valid");
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].pos.line, 4);
+        assert!(parse_stream("").expect("valid").is_empty());
     }
 }
