@@ -11,6 +11,7 @@ pub mod image_ref;
 pub mod mask;
 pub mod plan;
 pub mod record;
+pub mod registry;
 pub mod secrets;
 pub mod source;
 pub mod store;

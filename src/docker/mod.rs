@@ -6,10 +6,15 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, Mount, MountType, NetworkCreateRequest, NetworkingConfig,
     VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, ListImagesOptionsBuilder, PushImageOptionsBuilder, RemoveImageOptionsBuilder,
+    TagImageOptionsBuilder,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
@@ -30,6 +35,10 @@ pub enum DockerError {
     Pull { image: String, message: String },
     #[error("image `{0}` is not present locally and pulling is disabled (`--pull never`)")]
     ImageMissing(String),
+    #[error("docker build of `{tag}` failed: {message}")]
+    Build { tag: String, message: String },
+    #[error("docker push of `{image}` failed: {message}")]
+    Push { image: String, message: String },
     #[error("docker {action} `{object}` failed")]
     Api {
         action: &'static str,
@@ -297,6 +306,144 @@ impl Docker {
             volumes: volumes.volumes.unwrap_or_default().into_iter().map(|v| (v.name, v.labels)).collect(),
             networks: networks.into_iter().filter_map(|n| Some((n.id?, n.labels.unwrap_or_default()))).collect(),
         })
+    }
+}
+
+/// What `docker build` needs besides the context.
+#[derive(Clone, Debug, Default)]
+pub struct BuildSpec {
+    /// The first tag; more can be added with [`Docker::tag`].
+    pub tag: String,
+    /// Context-relative Dockerfile path.
+    pub dockerfile: String,
+    pub build_args: HashMap<String, String>,
+    pub labels: HashMap<String, String>,
+    pub target: Option<String>,
+}
+
+/// Registry credentials for a push, in Docker's own form.
+#[derive(Clone, Debug, Default)]
+pub struct PushAuth {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub identity_token: Option<String>,
+    pub server: String,
+}
+
+impl Docker {
+    /// Builds an image from an uncompressed tar context; `log` receives each line of build output.
+    /// Returns the image id.
+    pub async fn build(
+        &self,
+        spec: &BuildSpec,
+        context_tar: Vec<u8>,
+        mut log: impl FnMut(&str),
+    ) -> Result<String, DockerError> {
+        let mut options = BuildImageOptionsBuilder::default()
+            .dockerfile(&spec.dockerfile)
+            .t(&spec.tag)
+            .rm(true)
+            .forcerm(true)
+            .buildargs(&spec.build_args)
+            .labels(&spec.labels);
+        if let Some(target) = &spec.target {
+            options = options.target(target);
+        }
+        let fail = |message: String| DockerError::Build { tag: spec.tag.clone(), message };
+        let mut stream = self.api.build_image(options.build(), None, Some(bollard::body_full(context_tar.into())));
+        let mut id = None;
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| fail(error_message(&e)))?;
+            if let Some(detail) = info.error_detail {
+                return Err(fail(detail.message.unwrap_or_default()));
+            }
+            if let Some(text) = info.stream {
+                for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                    log(line);
+                }
+            }
+            if let Some(aux) = info.aux {
+                id = aux.id.or(id);
+            }
+        }
+        match id {
+            Some(id) => Ok(id),
+            None => self.image_id(&spec.tag).await?.ok_or_else(|| fail("the engine reported no image id".into())),
+        }
+    }
+
+    /// The local image id (`sha256:…` of its config), if the image is present.
+    pub async fn image_id(&self, image: &str) -> Result<Option<String>, DockerError> {
+        match self.api.inspect_image(image).await {
+            Ok(info) => Ok(info.id),
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(DockerError::api("inspect image", image)(e)),
+        }
+    }
+
+    /// The labels of a local image (empty if it has none); `None` if the image is absent.
+    pub async fn image_labels(&self, image: &str) -> Result<Option<HashMap<String, String>>, DockerError> {
+        match self.api.inspect_image(image).await {
+            Ok(info) => Ok(Some(info.config.and_then(|c| c.labels).unwrap_or_default())),
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(DockerError::api("inspect image", image)(e)),
+        }
+    }
+
+    /// Local image ids carrying `label=value`, newest first.
+    pub async fn images_labelled(&self, label: &str, value: &str) -> Result<Vec<String>, DockerError> {
+        let filter = format!("{label}={value}");
+        let filters = HashMap::from([("label", vec![filter.as_str()])]);
+        let mut images = self
+            .api
+            .list_images(Some(ListImagesOptionsBuilder::default().filters(&filters).build()))
+            .await
+            .map_err(DockerError::api("list images labelled", &filter))?;
+        images.sort_by_key(|i| std::cmp::Reverse(i.created));
+        Ok(images.into_iter().map(|i| i.id).collect())
+    }
+
+    /// Adds `repo:tag` to an existing local image.
+    pub async fn tag(&self, image: &str, repo: &str, tag: &str) -> Result<(), DockerError> {
+        let options = TagImageOptionsBuilder::default().repo(repo).tag(tag).build();
+        self.api.tag_image(image, Some(options)).await.map_err(DockerError::api("tag image", image))
+    }
+
+    pub async fn remove_image(&self, image: &str) -> Result<(), DockerError> {
+        let options = RemoveImageOptionsBuilder::default().force(true).build();
+        match self.api.remove_image(image, Some(options), None).await {
+            Ok(_) | Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(e) => Err(DockerError::api("remove image", image)(e)),
+        }
+    }
+
+    /// Pushes `repo:tag` and returns the registry digest (`sha256:…`) the engine reports.
+    pub async fn push(&self, repo: &str, tag: &str, auth: Option<&PushAuth>) -> Result<String, DockerError> {
+        let image = format!("{repo}:{tag}");
+        let fail = |message: String| DockerError::Push { image: image.clone(), message };
+        let credentials = auth.map(|a| DockerCredentials {
+            username: a.username.clone(),
+            password: a.password.clone(),
+            identitytoken: a.identity_token.clone(),
+            serveraddress: Some(a.server.clone()),
+            ..Default::default()
+        });
+        let options = PushImageOptionsBuilder::default().tag(tag).build();
+        let mut stream = self.api.push_image(repo, Some(options), credentials);
+        let mut digest = None;
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| fail(error_message(&e)))?;
+            if let Some(detail) = info.error_detail {
+                return Err(fail(detail.message.unwrap_or_default()));
+            }
+            // The last status line reads `<tag>: digest: sha256:… size: N`.
+            if let Some(status) = info.status
+                && let Some(rest) = status.split("digest: ").nth(1)
+            {
+                digest = rest.split_whitespace().next().map(str::to_string);
+            }
+        }
+        digest.ok_or_else(|| fail("the engine reported no digest".into()))
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod cancel;
 mod cli;
+mod registry;
 mod source;
 mod steps;
 mod support;
