@@ -82,7 +82,7 @@ impl DockerConfig {
     /// Credentials for `host` (`localhost:5000`, `europe-docker.pkg.dev`), if any are configured.
     pub async fn credential(&self, host: &str) -> Option<Credential> {
         let helper = self.file.cred_helpers.get(host).or(self.file.creds_store.as_ref());
-        if let Some(from_file) = self.from_auths(host) {
+        if let Some(from_file) = self.auths_entry(host) {
             return Some(from_file);
         }
         let helper = helper?;
@@ -102,7 +102,7 @@ impl DockerConfig {
         Some(Credential { username: answer.username, secret: answer.secret })
     }
 
-    fn from_auths(&self, host: &str) -> Option<Credential> {
+    fn auths_entry(&self, host: &str) -> Option<Credential> {
         // Docker Hub is written with a URL in old config files.
         let entry = self.file.auths.get(host).or_else(|| {
             self.file
