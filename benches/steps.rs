@@ -29,7 +29,11 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let data = tempfile::tempdir().expect("tempdir");
     let engine = runtime.block_on(async {
-        Engine { docker: Docker::connect().await.expect("docker"), store: Store::new(data.path()) }
+        Engine {
+            docker: Docker::connect().await.expect("docker"),
+            store: Store::new(data.path()),
+            registry: pipewright::registry::Registry::new().await,
+        }
     });
 
     // Warm up both paths once so neither pays for a cold page cache.

@@ -105,6 +105,50 @@ pub struct BuildPlan {
     pub secret_names: BTreeSet<String>,
     /// All named volumes of the build (global and per step), by their file name.
     pub volumes: BTreeSet<String>,
+    pub commit_sha: String,
+    /// Branch or tag name, for tagging uploads (empty for a detached commit).
+    pub ref_name: String,
+    /// `components.registry` after substitution; `None` keeps images in the local engine.
+    pub registry: Option<String>,
+    pub components: Vec<ComponentPlan>,
+    pub pipeline: Option<PipelinePlan>,
+}
+
+/// One pipeline component to build (SPEC §6).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ComponentPlan {
+    pub index: usize,
+    pub name: String,
+    /// Build context, relative to the build's root.
+    pub context: String,
+    /// Dockerfile, relative to the context.
+    pub dockerfile: String,
+    /// Spec files to rewrite, relative to the build's root.
+    pub specs: Vec<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    /// `<registry>/<name>`, or `<name>` without a registry.
+    pub repository: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PipelinePlan {
+    pub name: String,
+    pub compile: Option<PlannedStep>,
+    /// The compiled (or committed) IR, relative to the build's root.
+    pub spec: String,
+    pub uploads: Vec<UploadPlan>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UploadPlan {
+    /// An OCI repository (no tag): tagged with the commit and the branch.
+    Oci(String),
+    Kfp {
+        host: String,
+        pipeline: String,
+    },
+    ArtifactRegistry(String),
 }
 
 /// The built-in substitutions of a build of `ctx.source`.
@@ -215,8 +259,11 @@ impl Planner<'_> {
                 path: clean_path(&v.path).unwrap_or_else(|| v.path.value.clone()),
             })
             .collect();
-        let steps: Vec<PlannedStep> =
-            config.steps.iter().map(|step| self.step(step, &global_env, &global_volumes)).collect();
+        let steps: Vec<PlannedStep> = config
+            .steps
+            .iter()
+            .map(|step| self.step(step, &format!("steps[{}]", step.index), &global_env, &global_volumes))
+            .collect();
         let images = config
             .images
             .iter()
@@ -239,9 +286,16 @@ impl Planner<'_> {
         };
         let secret_names = steps.iter().flat_map(|s| s.secret_env.iter().cloned()).collect();
         let volumes = steps.iter().flat_map(|s| s.volumes.iter().map(|v| v.name.clone())).collect();
+        let (registry, components) = self.components();
+        let pipeline = self.pipeline(&global_env, &global_volumes);
         BuildPlan {
             build_id: ctx.build_id.clone(),
             project_id: ctx.project_id.clone(),
+            commit_sha: self.subst.get("COMMIT_SHA").unwrap_or_default().to_string(),
+            ref_name: self.subst.get("REF_NAME").unwrap_or_default().to_string(),
+            registry,
+            components,
+            pipeline,
             steps,
             timeout: config.timeout.as_ref().map_or(DEFAULT_TIMEOUT, |t| t.value),
             images,
@@ -252,9 +306,8 @@ impl Planner<'_> {
         }
     }
 
-    fn step(&mut self, step: &Step, global_env: &[String], global_volumes: &[VolumeMount]) -> PlannedStep {
+    fn step(&mut self, step: &Step, base: &str, global_env: &[String], global_volumes: &[VolumeMount]) -> PlannedStep {
         let config = self.config;
-        let base = format!("steps[{}]", step.index);
         let image = match &step.name {
             Some(name) => {
                 let path = format!("{base}.name");
@@ -309,6 +362,113 @@ impl Planner<'_> {
             allow_exit_codes: step.allow_exit_codes.iter().map(|c| c.value).collect(),
             script: step.script.as_ref().map(|s| s.value.clone()),
         }
+    }
+
+    fn text(&mut self, value: &crate::config::Str, path: &str) -> String {
+        self.apply(value, value.pos, path)
+    }
+
+    fn components(&mut self) -> (Option<String>, Vec<ComponentPlan>) {
+        let Some(components) = &self.config.extensions.components else {
+            return (None, Vec::new());
+        };
+        let registry = components.registry.as_ref().map(|r| self.text(r, "components.registry"));
+        let registry = registry.map(|r| r.trim_end_matches('/').to_string()).filter(|r| !r.is_empty());
+        let mut plans = Vec::new();
+        for (index, item) in components.items.iter().enumerate() {
+            let base = format!("components.items[{index}]");
+            let (Some(name), Some(context)) = (&item.name, &item.context) else { continue };
+            let name_value = self.text(name, &format!("{base}.name"));
+            let repository = match &registry {
+                Some(registry) => format!("{registry}/{name_value}"),
+                None => name_value.clone(),
+            };
+            if let Err(e) = ImageRef::parse(&format!("{repository}:x"))
+                && e != crate::image_ref::RefError::Empty
+            {
+                let hint = "component names are lowercase letters, digits and `.`, `_`, `-`; the registry is a host and path such as `localhost:5000/acme`";
+                self.d.error_hint(
+                    name.pos,
+                    &format!("{base}.name"),
+                    format!("`{repository}` is not a valid image repository: {e}"),
+                    hint,
+                );
+            }
+            let context = self.text(context, &format!("{base}.context"));
+            let dockerfile = match &item.dockerfile {
+                Some(d) => self.text(d, &format!("{base}.dockerfile")),
+                None => "Dockerfile".to_string(),
+            };
+            let specs =
+                item.specs.iter().enumerate().map(|(i, s)| self.text(s, &format!("{base}.spec[{i}]"))).collect();
+            let build_args = item
+                .build_args
+                .iter()
+                .map(|(k, v)| (k.value.clone(), self.text(v, &format!("{base}.buildArgs.{}", k.value))))
+                .collect();
+            let target = item.target.as_ref().map(|t| self.text(t, &format!("{base}.target")));
+            plans.push(ComponentPlan {
+                index,
+                name: name_value,
+                context,
+                dockerfile,
+                specs,
+                build_args,
+                target,
+                repository,
+            });
+        }
+        (registry, plans)
+    }
+
+    fn pipeline(&mut self, global_env: &[String], global_volumes: &[VolumeMount]) -> Option<PipelinePlan> {
+        let pipeline = self.config.extensions.pipeline.as_ref()?;
+        let name = self.text(pipeline.name.as_ref()?, "pipeline.name");
+        let spec = self.text(pipeline.spec.as_ref()?, "pipeline.spec");
+        let compile = pipeline.compile.as_ref().map(|step| {
+            let mut planned = self.step(step, "pipeline.compile", global_env, global_volumes);
+            planned.index = 0;
+            planned.id = Some("pipeline.compile".into());
+            planned.wait_for = Vec::new();
+            planned
+        });
+        let mut uploads = Vec::new();
+        for (i, upload) in pipeline.upload.iter().enumerate() {
+            use crate::config::extensions::Upload;
+            let base = format!("pipeline.upload[{i}]");
+            match upload {
+                Upload::Oci(r) => {
+                    let value = self.text(r, &format!("{base}.oci"));
+                    match ImageRef::parse(&value) {
+                        Ok(parsed) if parsed.tag.is_none() && parsed.digest.is_none() => {
+                            uploads.push(UploadPlan::Oci(value))
+                        }
+                        Ok(_) => self.d.error_hint(
+                            r.pos,
+                            &format!("{base}.oci"),
+                            format!("`{value}` names a tag or digest"),
+                            "give the repository only; the spec is tagged with the commit SHA and the branch",
+                        ),
+                        Err(e) => {
+                            self.d.error(r.pos, &format!("{base}.oci"), format!("`{value}` is not a repository: {e}"))
+                        }
+                    }
+                }
+                Upload::Kfp { host, pipeline: p } => {
+                    let host = self.text(host, &format!("{base}.kfp.host"));
+                    let p = match p {
+                        Some(p) => self.text(p, &format!("{base}.kfp.pipeline")),
+                        None => name.clone(),
+                    };
+                    uploads.push(UploadPlan::Kfp { host: host.trim_end_matches('/').to_string(), pipeline: p });
+                }
+                Upload::ArtifactRegistry(url) => {
+                    let value = self.text(url, &format!("{base}.artifactRegistry"));
+                    uploads.push(UploadPlan::ArtifactRegistry(value.trim_end_matches('/').to_string()));
+                }
+            }
+        }
+        Some(PipelinePlan { name, compile, spec, uploads })
     }
 
     /// After substitution, an image must be a valid reference; an empty substitution is the usual cause

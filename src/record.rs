@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
+    #[default]
     StatusUnknown,
     Pending,
     Queued,
@@ -188,7 +189,7 @@ pub struct SourceProvenance {
     pub resolved_git_source: GitSource,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum FailureType {
     FailureTypeUnspecified,
@@ -255,10 +256,82 @@ pub struct Build {
     /// The build file, repository-relative.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub config_path: String,
+    /// One entry per pipeline component (SPEC §6).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<ComponentRecord>,
+    /// Every image value the specs phase changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub specs: Vec<SpecRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<PipelineRecord>,
     /// The pipewright process running the build (`host/pid/start`), so a later run can tell a build
     /// left behind by a crash from one still running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentRecord {
+    pub name: String,
+    pub context_hash: String,
+    /// `<repository>:<COMMIT_SHA>`.
+    pub image: String,
+    /// Registry manifest digest (`sha256:…`); the local image id when there is no registry.
+    pub digest: String,
+    /// True when an image with the same context hash existed and was tagged instead of built.
+    pub reused: bool,
+    /// The build that built the image (this one, or an earlier one when reused).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub built_by: String,
+    pub status: Status,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<TimeSpan>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpecRecord {
+    /// Repository-relative file.
+    pub file: String,
+    pub component: String,
+    /// Where in the file: `implementation.container.image`, `deploymentSpec.executors.exec-x.container.image`.
+    pub path: String,
+    pub line: usize,
+    pub old_image: String,
+    pub new_image: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadRecord {
+    /// `local`, `oci`, `kfp`, `artifactRegistry`.
+    pub destination: String,
+    /// Where it went (path, reference, URL).
+    pub uri: String,
+    /// What the destination calls this upload (digest, version id, `sha256:` version).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineRecord {
+    pub name: String,
+    /// The compiled spec, repository-relative.
+    pub spec: String,
+    /// SHA-256 of the spec's bytes, `sha256:…`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub spec_digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compile: Option<StepRecord>,
+    /// The structural summary of the spec (components, executors, images, DAG edges, parameters).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub summary: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uploads: Vec<UploadRecord>,
 }
 
 impl Build {
@@ -284,6 +357,9 @@ impl Build {
             warnings: Vec::new(),
             failure_info: None,
             config_path: String::new(),
+            components: Vec::new(),
+            specs: Vec::new(),
+            pipeline: None,
             owner: None,
         }
     }

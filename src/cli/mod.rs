@@ -110,6 +110,9 @@ struct RunArgs {
     /// Keep the build's checkout after the build (its path is printed)
     #[arg(long)]
     keep_workspace: bool,
+    /// How many component images build at once
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
     /// `json` prints the build record to stdout when the build ends
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
@@ -260,8 +263,9 @@ async fn run(args: RunArgs) -> ExitCode {
     request.pull = args.pull;
     request.project_id = args.project.clone();
     request.keep_workspace = args.keep_workspace;
+    request.jobs = args.jobs;
 
-    let engine = Engine { docker, store };
+    let engine = Engine { docker, store, registry: crate::registry::Registry::new().await };
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(watch_signals(cancel.clone()));
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();

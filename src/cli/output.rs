@@ -115,6 +115,14 @@ pub async fn progress(mut events: mpsc::UnboundedReceiver<Event>, printer: Print
                 let time = seconds.map(|s| format!(" in {s:.1}s")).unwrap_or_default();
                 printer.line(&format!("■ {} {}{code}{time}", label(&labels, index), printer.status(status)));
             }
+            Event::Phase { name } => printer.line(&printer.paint(DIM, &format!("▶ {name}"))),
+            Event::Output { source, line } => {
+                printer.line(&format!("{} {line}", printer.paint(DIM, &format!("[{source}]"))));
+            }
+            Event::PhaseDone { name, ok, detail } => {
+                let status = if ok { printer.paint(GREEN, "done") } else { printer.paint(RED, "failed") };
+                printer.line(&format!("■ {name} {status}: {detail}"));
+            }
             Event::Finished { .. } => {}
         }
     }

@@ -5,8 +5,12 @@
 //! that started always ends with a record in a terminal state and its containers, volumes, network and
 //! workspace removed, whatever happened (failure, timeout, Ctrl-C).
 
+mod components;
 pub mod janitor;
+mod phases;
+mod specs;
 mod steps;
+mod upload;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -23,11 +27,29 @@ use crate::record::{
     Build, FailureInfo, FailureType, GitSource, SourceProvenance, SourceRecord, Status, StepRecord, TimeSpan,
     Timestamp, VolumeRecord, Warning, duration_text,
 };
+use crate::registry::Registry;
 use crate::secrets::{SecretError, SecretSource, SecretValues};
 use crate::source::{self, Source, SourceError, SourceSpec, Workspace};
 use crate::store::{Store, StoreError};
 
-pub use steps::StepsOutcome;
+pub use steps::StepKind;
+
+/// How a build (or one of its phases) ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// The build failed for a reason of its own (a step, a push, a spec); `detail` says which.
+    Failure {
+        kind: FailureType,
+        detail: String,
+    },
+    Timeout,
+    Cancelled,
+    /// Docker or the host failed us, not the build.
+    InternalError {
+        detail: String,
+    },
+}
 
 /// How step images are fetched.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -49,6 +71,21 @@ pub enum Event {
     },
     /// A config warning (a field with no effect here).
     Warning(String),
+    /// A phase after the steps began (`components`, `images`, `specs`, `compile`, `upload`).
+    Phase {
+        name: &'static str,
+    },
+    /// A line about a phase's work, e.g. a component's build output (`source` names the component).
+    Output {
+        source: String,
+        line: String,
+    },
+    /// A phase ended; `detail` summarises it (`2 built, 1 reused`).
+    PhaseDone {
+        name: &'static str,
+        ok: bool,
+        detail: String,
+    },
     StepStarted {
         index: usize,
     },
@@ -81,6 +118,8 @@ pub struct BuildRequest {
     pub keep_workspace: bool,
     /// SIGTERM-to-SIGKILL grace when a step is stopped.
     pub stop_grace: Duration,
+    /// How many component images build at once.
+    pub jobs: usize,
 }
 
 impl BuildRequest {
@@ -94,6 +133,7 @@ impl BuildRequest {
             project_id: "local".into(),
             keep_workspace: false,
             stop_grace: Duration::from_secs(5),
+            jobs: 2,
         }
     }
 }
@@ -126,6 +166,7 @@ pub enum Rejected {
 pub struct Engine {
     pub docker: Docker,
     pub store: Store,
+    pub registry: Registry,
 }
 
 impl Engine {
@@ -189,16 +230,12 @@ impl Engine {
             trigger_name: None,
             pull_request: None,
         };
-        let ext = &loaded.config.extensions;
-        let unsupported = extension_names(ext);
-        if !unsupported.is_empty() {
-            let names = unsupported;
+        if loaded.config.extensions.run.is_some() {
             return Err(Rejected::ConfigPath {
                 path: label,
-                reason: format!(
-                    "it uses {names}, which this version of pipewright validates but cannot run yet; \
-                     remove them to run the Cloud Build steps alone"
-                ),
+                reason: "it uses `run`, which this version of pipewright validates but cannot run yet; \
+                         remove it to run the other phases"
+                    .into(),
             });
         }
         let plan = plan::plan(&label, &loaded.config, &context).map_err(Rejected::Config)?;
@@ -210,14 +247,6 @@ impl Engine {
             record.warnings.push(Warning { text: text.clone(), priority: "INFO".into() });
             let _ = events.send(Event::Warning(text));
         }
-        if !plan.images.is_empty() {
-            let text = format!(
-                "`images` ({}) are not pushed by this version of pipewright; the steps run, nothing is pushed",
-                plan.images.join(", ")
-            );
-            record.warnings.push(Warning { text: text.clone(), priority: "WARNING".into() });
-            let _ = events.send(Event::Warning(text));
-        }
         let plan = Arc::new(plan);
         let scripts = work.join("scripts");
         std::fs::create_dir_all(&scripts)
@@ -226,10 +255,11 @@ impl Engine {
             engine: self,
             plan: plan.clone(),
             record: Arc::new(Mutex::new(record)),
-            workspace: workspace.root().to_path_buf(),
+            workspace,
             scripts,
             secrets,
             request,
+            source,
         };
         Ok(run.execute(events, cancel).await)
     }
@@ -240,10 +270,11 @@ struct Run<'a> {
     engine: &'a Engine,
     plan: Arc<BuildPlan>,
     record: Arc<Mutex<Build>>,
-    workspace: PathBuf,
+    workspace: Workspace,
     scripts: PathBuf,
     secrets: SecretValues,
     request: &'a BuildRequest,
+    source: Source,
 }
 
 impl Run<'_> {
@@ -256,47 +287,14 @@ impl Run<'_> {
             record.start_time = Some(Timestamp::now());
             let _ = store.save(&record);
         }
-        let _ = events.send(Event::Started {
-            build_id: build_id.clone(),
-            steps: self.plan.steps.iter().map(|s| s.label()).collect(),
-        });
+        // The compile step is numbered after the build's steps; name it in the list too.
+        let mut labels: Vec<String> = self.plan.steps.iter().map(|s| s.label()).collect();
+        if self.plan.pipeline.as_ref().is_some_and(|p| p.compile.is_some()) {
+            labels.push(format!("step {} (pipeline.compile)", labels.len()));
+        }
+        let _ = events.send(Event::Started { build_id: build_id.clone(), steps: labels });
         let deadline = tokio::time::Instant::now() + self.plan.timeout;
-        let outcome = match self.resources().await {
-            Ok((network, volume_names, home_volume)) => {
-                let logs = open_logs(store, &build_id, self.plan.steps.len());
-                match logs {
-                    Ok(logs) => {
-                        let ctx = Arc::new(steps::StepsContext {
-                            docker: self.engine.docker.clone(),
-                            plan: self.plan.clone(),
-                            record: self.record.clone(),
-                            events: events.clone(),
-                            secrets: self.secrets.clone(),
-                            workspace: self.workspace.clone(),
-                            scripts: self.scripts.clone(),
-                            network,
-                            volume_names,
-                            home_volume,
-                            log: Arc::new(Mutex::new(logs)),
-                            pull: self.request.pull,
-                            stop_grace: self.request.stop_grace,
-                            pulls: Mutex::new(HashMap::new()),
-                            removals: Mutex::new(Vec::new()),
-                        });
-                        let build_span = TimeSpan::started();
-                        let outcome = self.with_saves(steps::run(ctx, deadline, cancel.clone())).await;
-                        let mut span = build_span;
-                        span.end_time = Some(Timestamp::now());
-                        self.record.lock().expect("record lock").timing.insert("BUILD".into(), span);
-                        outcome
-                    }
-                    Err(e) => StepsOutcome::InternalError { detail: e.to_string() },
-                }
-            }
-            Err(e) => StepsOutcome::InternalError {
-                detail: format!("cannot prepare the build's Docker resources: {}", describe(&e)),
-            },
-        };
+        let outcome = self.with_saves(self.phases(&events, deadline, &cancel)).await;
         // Cleanup must happen even if the user presses Ctrl-C again, so it does not watch `cancel`.
         let cleanup = janitor::remove_build(&self.engine.docker, &build_id).await;
         let mut record = self.record.lock().expect("record lock").clone();
@@ -313,7 +311,7 @@ impl Run<'_> {
     }
 
     /// Keeps the record on disk current while the steps run, so a crash loses at most a second.
-    async fn with_saves(&self, steps: impl std::future::Future<Output = StepsOutcome>) -> StepsOutcome {
+    async fn with_saves(&self, steps: impl std::future::Future<Output = Outcome>) -> Outcome {
         tokio::pin!(steps);
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
@@ -325,6 +323,64 @@ impl Run<'_> {
                 }
             }
         }
+    }
+
+    /// Every phase in order (SPEC §1); the first that does not succeed ends the build.
+    async fn phases(
+        &self,
+        events: &mpsc::UnboundedSender<Event>,
+        deadline: tokio::time::Instant,
+        cancel: &CancellationToken,
+    ) -> Outcome {
+        let store = &self.engine.store;
+        let build_id = &self.plan.build_id;
+        let (network, volume_names, home_volume) = match self.resources().await {
+            Ok(resources) => resources,
+            Err(e) => {
+                return Outcome::InternalError {
+                    detail: format!("cannot prepare the build's Docker resources: {}", describe(&e)),
+                };
+            }
+        };
+        let logs = match open_logs(store, build_id, self.plan.steps.len()) {
+            Ok(logs) => logs,
+            Err(e) => return Outcome::InternalError { detail: format!("cannot open the build's logs: {e}") },
+        };
+        let shared = steps::Shared {
+            docker: self.engine.docker.clone(),
+            build_id: build_id.clone(),
+            record: self.record.clone(),
+            events: events.clone(),
+            secrets: self.secrets.clone(),
+            workspace: self.workspace.root().to_path_buf(),
+            scripts: self.scripts.clone(),
+            network,
+            volume_names,
+            home_volume,
+            pull: self.request.pull,
+            stop_grace: self.request.stop_grace,
+        };
+        let ctx = Arc::new(steps::StepsContext::new(shared.clone(), StepKind::Build, self.plan.steps.clone(), logs));
+        let outcome = self.timed("BUILD", steps::run(ctx, deadline, cancel.clone())).await;
+        if outcome != Outcome::Success {
+            return outcome;
+        }
+        let phases = phases::Phases { run: self, events: events.clone(), shared };
+        // The phases after the steps obey the same deadline and cancel as the steps.
+        tokio::select! {
+            outcome = phases.artifacts(deadline, cancel) => outcome,
+            _ = tokio::time::sleep_until(deadline) => Outcome::Timeout,
+            _ = cancel.cancelled() => Outcome::Cancelled,
+        }
+    }
+
+    /// Runs `phase` and records its span in the record's `timing` under `key`.
+    async fn timed<T>(&self, key: &str, phase: impl std::future::Future<Output = T>) -> T {
+        let mut span = TimeSpan::started();
+        let value = phase.await;
+        span.end_time = Some(Timestamp::now());
+        self.record.lock().expect("record lock").timing.insert(key.into(), span);
+        value
     }
 
     /// The build's network, its named volumes and the shared `/builder/home` volume.
@@ -364,20 +420,20 @@ fn open_logs(store: &Store, id: &str, steps: usize) -> std::io::Result<steps::Lo
     Ok(steps::Logs { combined, steps })
 }
 
-fn finish(record: &mut Build, outcome: StepsOutcome, secrets: &SecretValues) {
+fn finish(record: &mut Build, outcome: Outcome, secrets: &SecretValues) {
     let masks = secrets.masks();
     let (status, failure) = match outcome {
-        StepsOutcome::Success => (Status::Success, None),
-        StepsOutcome::Failure { detail } => (Status::Failure, Some((FailureType::UserBuildStep, detail))),
-        StepsOutcome::Timeout => (
+        Outcome::Success => (Status::Success, None),
+        Outcome::Failure { kind, detail } => (Status::Failure, Some((kind, detail))),
+        Outcome::Timeout => (
             Status::Timeout,
             Some((
                 FailureType::FailureTypeUnspecified,
                 format!("the build ran longer than its timeout of {}", record.timeout),
             )),
         ),
-        StepsOutcome::Cancelled => (Status::Cancelled, None),
-        StepsOutcome::InternalError { detail } => {
+        Outcome::Cancelled => (Status::Cancelled, None),
+        Outcome::InternalError { detail } => {
             (Status::InternalError, Some((FailureType::FailureTypeUnspecified, detail)))
         }
     };
@@ -466,22 +522,6 @@ fn config_label(source: &Source, config_path: &str) -> String {
         Some(dir) => format!("{dir}/{config_path}"),
         None => config_path.to_string(),
     }
-}
-
-/// The extension keys that add phases this version cannot run yet (`environments` and `triggers` are
-/// policy for promotion and the server, and do not change what `run` does).
-fn extension_names(ext: &config::Extensions) -> String {
-    let mut names = Vec::new();
-    if ext.components.is_some() {
-        names.push("`components`");
-    }
-    if ext.pipeline.is_some() {
-        names.push("`pipeline`");
-    }
-    if ext.run.is_some() {
-        names.push("`run`");
-    }
-    names.join(", ")
 }
 
 /// Removes a build's work directory. Steps run as root may leave files the user cannot delete; those

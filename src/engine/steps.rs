@@ -19,11 +19,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::janitor::{self, STEP_LABEL};
-use super::{Event, PullPolicy};
+use super::{Event, Outcome, PullPolicy};
 use crate::docker::{ContainerSpec, Docker, DockerError, MountSpec, OutputStream};
 use crate::mask::{LineSplitter, Masker, Secrets};
-use crate::plan::{BuildPlan, HOME, PlannedStep, WORKSPACE};
-use crate::record::{Build, Status, TimeSpan};
+use crate::plan::{HOME, PlannedStep, WORKSPACE};
+use crate::record::{Build, FailureType, Status, TimeSpan};
 use crate::secrets::SecretValues;
 
 /// Why running steps are being stopped.
@@ -35,26 +35,11 @@ enum StopReason {
     Aborted,
 }
 
-/// How the steps phase ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StepsOutcome {
-    Success,
-    /// A step failed the build; the detail names it.
-    Failure {
-        detail: String,
-    },
-    Timeout,
-    Cancelled,
-    /// Docker or the host failed us (not the user's step).
-    InternalError {
-        detail: String,
-    },
-}
-
-/// Everything the steps of one build share.
-pub struct StepsContext {
+/// What every step run of one build shares: the build's Docker resources, record, events and secrets.
+#[derive(Clone)]
+pub struct Shared {
     pub docker: Docker,
-    pub plan: Arc<BuildPlan>,
+    pub build_id: String,
     pub record: Arc<Mutex<Build>>,
     pub events: mpsc::UnboundedSender<Event>,
     pub secrets: SecretValues,
@@ -63,16 +48,67 @@ pub struct StepsContext {
     /// Host directory for step scripts.
     pub scripts: PathBuf,
     pub network: String,
-    /// Docker volume name of each build-file volume name (and of the shared `/builder/home`).
+    /// Docker volume name of each build-file volume name.
     pub volume_names: HashMap<String, String>,
+    /// The volume shared by every step at `/builder/home`.
     pub home_volume: String,
-    pub log: Arc<Mutex<Logs>>,
     pub pull: PullPolicy,
     pub stop_grace: Duration,
+}
+
+/// One run of steps: the build's steps, or the compile step.
+pub struct StepsContext {
+    shared: Shared,
+    /// The steps this run executes; `PlannedStep::index` and `wait_for` index into it.
+    steps: Vec<PlannedStep>,
+    kind: StepKind,
+    log: Arc<Mutex<Logs>>,
     /// Pulls in flight or done, so parallel steps on one image pull it once.
-    pub pulls: Mutex<HashMap<String, Arc<PullOnce>>>,
+    pulls: Mutex<HashMap<String, Arc<PullOnce>>>,
     /// Container removals still running in the background.
-    pub removals: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    removals: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::ops::Deref for StepsContext {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+/// Which steps a run executes: the build file's, or `pipeline.compile` (a step by another name, recorded
+/// under `pipeline.compile` and numbered after the build's steps in logs and events).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepKind {
+    Build,
+    Compile { number: usize },
+}
+
+impl StepsContext {
+    pub fn new(shared: Shared, kind: StepKind, steps: Vec<PlannedStep>, logs: Logs) -> StepsContext {
+        StepsContext {
+            shared,
+            steps,
+            kind,
+            log: Arc::new(Mutex::new(logs)),
+            pulls: Mutex::new(HashMap::new()),
+            removals: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn number(&self, index: usize) -> usize {
+        match self.kind {
+            StepKind::Build => index,
+            StepKind::Compile { number } => number,
+        }
+    }
+
+    fn slot<'b>(&self, build: &'b mut Build, index: usize) -> Option<&'b mut crate::record::StepRecord> {
+        match self.kind {
+            StepKind::Build => build.steps.get_mut(index),
+            StepKind::Compile { .. } => build.pipeline.as_mut().and_then(|p| p.compile.as_mut()),
+        }
+    }
 }
 
 /// One image's pull, shared by every step that needs it: the outcome or the error message.
@@ -110,8 +146,8 @@ enum Progress {
 ///
 /// Every step gets a task at once. A task creates its container as soon as all its dependencies have
 /// started (so creation overlaps the step before it) and starts it when they have all succeeded.
-pub async fn run(ctx: Arc<StepsContext>, deadline: Instant, cancel: CancellationToken) -> StepsOutcome {
-    let steps = &ctx.plan.steps;
+pub async fn run(ctx: Arc<StepsContext>, deadline: Instant, cancel: CancellationToken) -> Outcome {
+    let steps = &ctx.steps;
     let progress = Arc::new(watch::Sender::new(vec![Progress::Waiting; steps.len()]));
     let stop = CancellationToken::new();
     let reason: Arc<Mutex<Option<StopReason>>> = Arc::new(Mutex::new(None));
@@ -121,7 +157,7 @@ pub async fn run(ctx: Arc<StepsContext>, deadline: Instant, cancel: Cancellation
         let index = step.index;
         tasks.spawn(async move { step_task(ctx, index, progress, stop, reason).await });
     }
-    let mut outcome: Option<StepsOutcome> = None;
+    let mut outcome: Option<Outcome> = None;
     while !tasks.is_empty() {
         tokio::select! {
             joined = tasks.join_next() => {
@@ -129,7 +165,7 @@ pub async fn run(ctx: Arc<StepsContext>, deadline: Instant, cancel: Cancellation
                 let result = match joined {
                     Ok(result) => result,
                     Err(e) => {
-                        outcome.get_or_insert(StepsOutcome::InternalError { detail: format!("a step task failed: {e}") });
+                        outcome.get_or_insert(Outcome::InternalError { detail: format!("a step task failed: {e}") });
                         halt(&stop, &reason, StopReason::Aborted);
                         continue;
                     }
@@ -148,19 +184,19 @@ pub async fn run(ctx: Arc<StepsContext>, deadline: Instant, cancel: Cancellation
                 if !ok && outcome.is_none() {
                     let detail = result.detail.unwrap_or_else(|| format!("{} failed", step.label()));
                     outcome = Some(if result.internal {
-                        StepsOutcome::InternalError { detail }
+                        Outcome::InternalError { detail }
                     } else {
-                        StepsOutcome::Failure { detail }
+                        Outcome::Failure { kind: FailureType::UserBuildStep, detail }
                     });
                     halt(&stop, &reason, StopReason::Aborted);
                 }
             }
             _ = tokio::time::sleep_until(deadline), if outcome.is_none() => {
-                outcome = Some(StepsOutcome::Timeout);
+                outcome = Some(Outcome::Timeout);
                 halt(&stop, &reason, StopReason::BuildTimeout);
             }
             _ = cancel.cancelled(), if outcome.is_none() => {
-                outcome = Some(StepsOutcome::Cancelled);
+                outcome = Some(Outcome::Cancelled);
                 halt(&stop, &reason, StopReason::Cancelled);
             }
         }
@@ -169,7 +205,7 @@ pub async fn run(ctx: Arc<StepsContext>, deadline: Instant, cancel: Cancellation
     for removal in removals {
         let _ = removal.await;
     }
-    outcome.unwrap_or(StepsOutcome::Success)
+    outcome.unwrap_or(Outcome::Success)
 }
 
 fn halt(stop: &CancellationToken, reason: &Mutex<Option<StopReason>>, why: StopReason) {
@@ -179,7 +215,7 @@ fn halt(stop: &CancellationToken, reason: &Mutex<Option<StopReason>>, why: StopR
 
 fn set_step(ctx: &StepsContext, index: usize, f: impl FnOnce(&mut crate::record::StepRecord)) {
     let mut record = ctx.record.lock().expect("record lock");
-    if let Some(step) = record.steps.get_mut(index) {
+    if let Some(step) = ctx.slot(&mut record, index) {
         f(step);
     }
 }
@@ -212,7 +248,7 @@ async fn step_task(
     stop: CancellationToken,
     reason: Arc<Mutex<Option<StopReason>>>,
 ) -> StepResult {
-    let step = &ctx.plan.steps[index];
+    let step = &ctx.steps[index];
     let mut rx = progress.subscribe();
     let not_started =
         StepResult { index, status: Status::Queued, exit_code: None, detail: None, internal: false, started: false };
@@ -227,7 +263,7 @@ async fn step_task(
         return not_started;
     }
     progress.send_modify(|p| p[index] = Progress::Started);
-    let _ = ctx.events.send(Event::StepStarted { index });
+    let _ = ctx.events.send(Event::StepStarted { index: ctx.number(index) });
     set_step(&ctx, index, |s| s.status = Status::Working);
     let result = execute(&ctx, step, prepared, &stop, &reason).await;
     let status = result.status;
@@ -238,8 +274,12 @@ async fn step_task(
             timing.end_time = Some(crate::record::Timestamp::now());
         }
     });
-    let seconds = ctx.record.lock().expect("record lock").steps[index].timing.as_ref().and_then(TimeSpan::seconds);
-    let _ = ctx.events.send(Event::StepFinished { index, status, exit_code: result.exit_code, seconds });
+    let seconds = {
+        let mut record = ctx.record.lock().expect("record lock");
+        ctx.slot(&mut record, index).and_then(|s| s.timing.as_ref().and_then(TimeSpan::seconds))
+    };
+    let _ =
+        ctx.events.send(Event::StepFinished { index: ctx.number(index), status, exit_code: result.exit_code, seconds });
     result
 }
 
@@ -303,13 +343,15 @@ async fn execute(
     {
         let mut record = ctx.record.lock().expect("record lock");
         if image.pulled
-            && let Some(s) = record.steps.get_mut(index)
+            && let Some(s) = ctx.slot(&mut record, index)
         {
             let mut timing = pull_start;
             timing.end_time = Some(crate::record::Timestamp::now());
             s.pull_timing = Some(timing);
         }
-        if let (Some(slot), Some(digest)) = (record.results.build_step_images.get_mut(index), image.digest.clone()) {
+        if ctx.kind == StepKind::Build
+            && let (Some(slot), Some(digest)) = (record.results.build_step_images.get_mut(index), image.digest.clone())
+        {
             *slot = digest;
         }
     }
@@ -342,14 +384,14 @@ async fn execute(
         emit(ctx, index, &format!("error: {message}"));
         return fail(Status::Failure, format!("{}: {message}", step.label()), false);
     }
+    let target = LineTarget { file: index, number: ctx.number(index), id: step.id.clone() };
     let pump = tokio::spawn(pump_output(
         ctx.docker.clone(),
         id.clone(),
-        index,
+        target,
         ctx.secrets.masks(),
         ctx.log.clone(),
         ctx.events.clone(),
-        step.id.clone(),
     ));
 
     let timeout = step.timeout.unwrap_or(Duration::MAX);
@@ -507,12 +549,12 @@ fn container_spec(ctx: &StepsContext, step: &PlannedStep) -> std::io::Result<Con
             (!step.args.is_empty() || step.entrypoint.is_some()).then(|| step.args.clone()),
         ),
     };
-    let mut labels = janitor::labels(&ctx.plan.build_id);
+    let mut labels = janitor::labels(&ctx.build_id);
     labels.insert(STEP_LABEL.to_string(), step.index.to_string());
     let mut aliases = vec![format!("step_{}", step.index)];
     aliases.extend(step.id.iter().filter(|id| is_dns_label(id)).cloned());
     Ok(ContainerSpec {
-        name: format!("pipewright-{}-step-{}", ctx.plan.build_id, step.index),
+        name: format!("pipewright-{}-step-{}", ctx.build_id, ctx.number(step.index)),
         image: step.image.clone(),
         entrypoint,
         cmd,
@@ -536,20 +578,29 @@ fn set_executable(path: &std::path::Path) -> std::io::Result<()> {
 
 /// A line of pipewright's own about a step (an error before it could run), logged like its output.
 fn emit(ctx: &StepsContext, index: usize, line: &str) {
-    let id = ctx.plan.steps[index].id.clone();
-    write_line(&ctx.log, index, id.as_deref(), line);
-    let _ = ctx.events.send(Event::StepOutput { index, line: line.to_string() });
+    let target = LineTarget { file: index, number: ctx.number(index), id: ctx.steps[index].id.clone() };
+    write_line(&ctx.log, &target, line);
+    let _ = ctx.events.send(Event::StepOutput { index: target.number, line: line.to_string() });
 }
 
-fn write_line(log: &Mutex<Logs>, index: usize, id: Option<&str>, line: &str) {
+/// Where a step's lines go: its own log file (`file`) and, numbered `number`, the combined log.
+#[derive(Clone, Debug)]
+struct LineTarget {
+    file: usize,
+    number: usize,
+    id: Option<String>,
+}
+
+fn write_line(log: &Mutex<Logs>, target: &LineTarget, line: &str) {
     let mut logs = log.lock().expect("log lock");
-    let prefix = match id {
-        Some(id) => format!("Step #{index} - \"{id}\": "),
-        None => format!("Step #{index}: "),
+    let number = target.number;
+    let prefix = match &target.id {
+        Some(id) => format!("Step #{number} - \"{id}\": "),
+        None => format!("Step #{number}: "),
     };
     // Log files are best effort: a full disk must not kill a running build.
     let _ = writeln!(logs.combined, "{prefix}{line}");
-    if let Some(file) = logs.steps.get_mut(index) {
+    if let Some(file) = logs.steps.get_mut(target.file) {
         let _ = writeln!(file, "{line}");
     }
 }
@@ -558,11 +609,10 @@ fn write_line(log: &Mutex<Logs>, index: usize, id: Option<&str>, line: &str) {
 async fn pump_output(
     docker: Docker,
     id: String,
-    index: usize,
+    target: LineTarget,
     secrets: Secrets,
     log: Arc<Mutex<Logs>>,
     events: mpsc::UnboundedSender<Event>,
-    step_id: Option<String>,
 ) {
     // stdout and stderr are masked separately: a secret split across the two streams is not one write.
     let mut maskers = [Masker::new(secrets.clone()), Masker::new(secrets)];
@@ -570,8 +620,8 @@ async fn pump_output(
     let mut stream = Box::pin(docker.output(&id));
     let deliver = |lines: Vec<String>| {
         for line in lines {
-            write_line(&log, index, step_id.as_deref(), &line);
-            let _ = events.send(Event::StepOutput { index, line });
+            write_line(&log, &target, &line);
+            let _ = events.send(Event::StepOutput { index: target.number, line });
         }
     };
     while let Some(item) = stream.next().await {

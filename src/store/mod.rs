@@ -110,6 +110,22 @@ impl Store {
         serde_json::from_slice(&text).map_err(|source| StoreError::Corrupt { path: path.display().to_string(), source })
     }
 
+    /// Keeps a pipeline spec: content-addressed under `specs/<pipeline>/blobs/sha256-<hex>`, and as
+    /// `specs/<pipeline>/<commit>.yaml`. Returns the commit path.
+    pub fn save_spec(&self, pipeline: &str, commit: &str, bytes: &[u8], digest: &str) -> Result<PathBuf, StoreError> {
+        let dir = self.root.join("specs").join(pipeline);
+        let blob = dir.join("blobs").join(digest.replace(':', "-"));
+        let named = dir.join(format!("{commit}.yaml"));
+        for (path, what) in [(&blob, "blob"), (&named, "spec")] {
+            let write_err = |source| StoreError::Write { path: path.display().to_string(), source };
+            std::fs::create_dir_all(path.parent().expect("spec paths have a parent")).map_err(write_err)?;
+            let tmp = path.with_extension(format!("{what}.tmp"));
+            std::fs::write(&tmp, bytes).map_err(write_err)?;
+            std::fs::rename(&tmp, path).map_err(write_err)?;
+        }
+        Ok(named)
+    }
+
     /// Ids of builds with a work directory (running, or left behind by a crash).
     pub fn work_ids(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(self.work_root()) else {

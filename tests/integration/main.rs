@@ -5,6 +5,8 @@
 
 mod cancel;
 mod cli;
+mod ml;
+mod phases;
 mod registry;
 mod source;
 mod steps;

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use pipewright::docker::Docker;
 use pipewright::registry::{Artifact, Registry};
 
+use serde_json::Value;
+
 use crate::support::*;
 
 pub const REGISTRY: &str = "localhost:5000";
@@ -97,4 +99,52 @@ fn artifacts_round_trip() {
         let err = registry.digest("127.0.0.1:5999/none/x:1").await.expect_err("nothing listens there");
         assert!(err.to_string().contains("cannot reach the registry `127.0.0.1:5999`"), "{err}");
     });
+}
+
+/// Removes what a test pushed and built: registry manifests under `prefix` and local images of the
+/// given builds.
+pub struct Cleanup {
+    pub prefix: String,
+    pub builds: Vec<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let registry = Registry::new().await;
+            let catalog = std::process::Command::new("curl")
+                .args(["-sf", "http://127.0.0.1:5000/v2/_catalog?n=10000"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            let catalog: Value = serde_json::from_str(&catalog).unwrap_or_default();
+            let path = self.prefix.strip_prefix(&format!("{REGISTRY}/")).unwrap_or(&self.prefix).to_string();
+            for repo in catalog["repositories"].as_array().cloned().unwrap_or_default() {
+                let Some(repo) = repo.as_str().filter(|r| r.starts_with(&path)) else { continue };
+                let tags = std::process::Command::new("curl")
+                    .args(["-sf", &format!("http://127.0.0.1:5000/v2/{repo}/tags/list")])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default();
+                let tags: Value = serde_json::from_str(&tags).unwrap_or_default();
+                for tag in tags["tags"].as_array().cloned().unwrap_or_default() {
+                    let reference = format!("{REGISTRY}/{repo}:{}", tag.as_str().unwrap_or_default());
+                    if let Ok(Some(digest)) = registry.digest(&reference).await {
+                        let _ = std::panic::catch_unwind(|| registry_delete(&format!("{REGISTRY}/{repo}"), &digest));
+                    }
+                }
+            }
+        });
+        for build in &self.builds {
+            let ids = std::process::Command::new("docker")
+                .args(["images", "-q", "--filter", &format!("label=pipewright.build={build}")])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            for id in ids.split_whitespace() {
+                let _ = std::process::Command::new("docker").args(["rmi", "-f", id]).output();
+            }
+        }
+    }
 }

@@ -1,0 +1,111 @@
+//! The phases after the steps (SPEC §1): component images, Cloud Build `images:`, spec rewriting,
+//! compile and check, upload. Each phase either completes or fails the build with a detail that names
+//! what to fix; a failed phase stops the build before anything is uploaded.
+
+use std::path::PathBuf;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::steps::Shared;
+use super::{Event, Outcome, Run};
+use crate::record::{Build, FailureType};
+
+/// What the phases after the steps share.
+pub(super) struct Phases<'a> {
+    pub run: &'a Run<'a>,
+    pub events: mpsc::UnboundedSender<Event>,
+    pub shared: Shared,
+}
+
+/// Why a phase failed; becomes the build's `failureInfo`.
+#[derive(Debug)]
+pub(super) struct PhaseError {
+    pub kind: FailureType,
+    pub detail: String,
+}
+
+impl PhaseError {
+    pub fn new(detail: impl Into<String>) -> PhaseError {
+        PhaseError { kind: FailureType::FailureTypeUnspecified, detail: detail.into() }
+    }
+
+    pub fn push(detail: impl Into<String>) -> PhaseError {
+        PhaseError { kind: FailureType::PushFailed, detail: detail.into() }
+    }
+}
+
+impl Phases<'_> {
+    /// Runs the phases in order, each timed in the record.
+    pub async fn artifacts(&self, deadline: tokio::time::Instant, cancel: &CancellationToken) -> Outcome {
+        let plan = &self.run.plan;
+        let result = async {
+            if !plan.components.is_empty() {
+                self.phase("components", "COMPONENTS", self.components()).await?;
+            }
+            if !plan.images.is_empty() {
+                self.phase("images", "PUSH", self.push_images()).await?;
+            }
+            let targets = self.phase("specs", "SPECS", self.rewrite_specs()).await?;
+            if let Some(pipeline) = &plan.pipeline {
+                if pipeline.compile.is_some() {
+                    self.phase("compile", "COMPILE", self.compile(deadline, cancel)).await?;
+                }
+                let spec = self.phase("check", "CHECK", self.check_spec(&targets)).await?;
+                self.phase("upload", "UPLOAD", self.upload(&spec)).await?;
+            }
+            Ok::<(), PhaseOutcome>(())
+        }
+        .await;
+        match result {
+            Ok(()) => Outcome::Success,
+            Err(PhaseOutcome::Failed(e)) => Outcome::Failure { kind: e.kind, detail: e.detail },
+            Err(PhaseOutcome::Ended(outcome)) => outcome,
+        }
+    }
+
+    async fn phase<T>(
+        &self,
+        name: &'static str,
+        timing: &str,
+        work: impl std::future::Future<Output = Result<(T, String), PhaseOutcome>>,
+    ) -> Result<T, PhaseOutcome> {
+        let _ = self.events.send(Event::Phase { name });
+        let result = self.run.timed(timing, work).await;
+        let (ok, detail) = match &result {
+            Ok((_, detail)) => (true, detail.clone()),
+            Err(PhaseOutcome::Failed(e)) => (false, e.detail.clone()),
+            Err(PhaseOutcome::Ended(outcome)) => (false, format!("{outcome:?}")),
+        };
+        let _ = self.events.send(Event::PhaseDone { name, ok, detail });
+        result.map(|(value, _)| value)
+    }
+
+    pub fn record(&self, f: impl FnOnce(&mut Build)) {
+        let mut record = self.run.record.lock().expect("record lock");
+        f(&mut record);
+    }
+
+    /// A line about the phase's work (build output, an upload), for the terminal and the build log.
+    pub fn output(&self, source: &str, line: &str) {
+        let _ = self.events.send(Event::Output { source: source.to_string(), line: line.to_string() });
+    }
+
+    pub fn log_file(&self, name: &str) -> PathBuf {
+        self.run.engine.store.build_dir(&self.run.plan.build_id).join("logs").join(name)
+    }
+}
+
+/// How a phase ends when it does not succeed: a failure of the build, or the build's end for another
+/// reason (timeout or cancel while the compile step ran).
+#[derive(Debug)]
+pub(super) enum PhaseOutcome {
+    Failed(PhaseError),
+    Ended(Outcome),
+}
+
+impl From<PhaseError> for PhaseOutcome {
+    fn from(e: PhaseError) -> PhaseOutcome {
+        PhaseOutcome::Failed(e)
+    }
+}

@@ -1,0 +1,57 @@
+//! Where a pipeline spec is published besides the local store and OCI registries: Kubeflow Pipelines
+//! (a pipeline version per commit) and Artifact Registry's Kubeflow template repositories
+//! (research/kfp.md §4, §6). HTTP only; the caller decides what to upload and records the answers.
+
+mod artifact_registry;
+mod kfp;
+
+pub use artifact_registry::{ArtifactRegistryClient, TemplateVersion};
+pub use kfp::{KfpClient, KfpVersion};
+
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("cannot reach `{url}`: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("`{method} {url}` answered {status}: {body}")]
+    Http { method: &'static str, url: String, status: u16, body: String },
+    #[error("`{url}` answered something unexpected: {message}")]
+    Protocol { url: String, message: String },
+}
+
+impl UploadError {
+    fn from_reqwest(url: &str, e: reqwest::Error) -> UploadError {
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        UploadError::Unreachable { url: url.to_string(), message }
+    }
+}
+
+/// Reads a bearer token from the first of `vars` that is set (`NAME` holds the token, `NAME_PATH` a
+/// file with it). Tokens are secrets: they only ever go into an `Authorization` header.
+pub fn token_from_env(vars: &[&str]) -> Option<String> {
+    for var in vars {
+        if let Some(path) = var.strip_suffix("@file") {
+            if let Ok(path) = std::env::var(path)
+                && let Ok(token) = std::fs::read_to_string(path)
+            {
+                return Some(token.trim().to_string());
+            }
+        } else if let Ok(token) = std::env::var(var)
+            && !token.trim().is_empty()
+        {
+            return Some(token.trim().to_string());
+        }
+    }
+    None
+}
+
+/// Trims a response body for an error message.
+fn snippet(body: &str) -> String {
+    let body = body.trim();
+    if body.len() > 300 { format!("{}…", &body[..body.floor_char_boundary(300)]) } else { body.to_string() }
+}
