@@ -40,6 +40,8 @@ enum Command {
     Run(RunArgs),
     /// Check a build file without running anything (no Docker needed)
     Validate(ValidateArgs),
+    /// Point the component specs of a checkout at the images of its HEAD commit, in place
+    Rewrite(RewriteArgs),
     /// Print the version
     Version,
 }
@@ -119,6 +121,28 @@ struct RunArgs {
 }
 
 #[derive(Args, Debug)]
+struct RewriteArgs {
+    /// The checkout to edit in place (a subdirectory of a repository works as for `run`)
+    #[arg(default_value = ".")]
+    dir: String,
+    /// Build file, relative to the build's root
+    #[arg(long)]
+    config: Option<String>,
+    #[command(flatten)]
+    substitutions: SubstitutionArgs,
+    /// The image of one component, `NAME=REF` (repeatable); others become `<registry>/<name>:<HEAD>`,
+    /// pinned to the registry digest when that tag exists
+    #[arg(long = "image", value_name = "NAME=REF")]
+    images: Vec<String>,
+    /// Print the changes without writing them
+    #[arg(long)]
+    dry_run: bool,
+    /// `json` prints the changes as JSON
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+#[derive(Args, Debug)]
 struct ValidateArgs {
     /// Build file to check (default: the first of pipewright.yaml, .pipewright.yaml, cloudbuild.yaml,
     /// cloudbuild.json in the current directory)
@@ -140,6 +164,10 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Validate(args) => validate(args),
+        Command::Rewrite(args) => match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(rewrite(args)),
+            Err(e) => fatal(&format!("cannot start the async runtime: {e}"), None),
+        },
         Command::Run(args) => {
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,
@@ -220,6 +248,49 @@ fn read_error(label: &str, e: &std::io::Error) -> config::Diagnostics {
     let mut d = config::Diagnostics::new(label);
     d.push(config::Diagnostic::error(config::Pos { line: 1, col: 1 }, "", format!("cannot read the file: {e}")));
     d
+}
+
+async fn rewrite(args: RewriteArgs) -> ExitCode {
+    use crate::engine::rewrite::{RewriteError, RewriteRequest};
+    let overrides = match args.substitutions.parse() {
+        Ok(o) => o,
+        Err(e) => return fatal(&e, None),
+    };
+    let mut images = BTreeMap::new();
+    for item in &args.images {
+        match item.split_once('=') {
+            Some((name, reference)) if !name.is_empty() && !reference.is_empty() => {
+                images.insert(name.to_string(), reference.to_string());
+            }
+            _ => return fatal(&format!("`--image {item}` is not of the form `NAME=REF`"), None),
+        }
+    }
+    let request = RewriteRequest { dir: args.dir, config_path: args.config, overrides, images, dry_run: args.dry_run };
+    let registry = crate::registry::Registry::new().await;
+    let printer = Printer::stderr();
+    match crate::engine::rewrite::rewrite(&request, &registry).await {
+        Ok(changes) => {
+            match args.format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&changes).expect("changes serialise")),
+                Format::Human => {
+                    for c in &changes {
+                        println!("{}:{}: {} -> {}", c.file, c.line, c.old_image, c.new_image);
+                    }
+                }
+            }
+            let verb = if request.dry_run { "would change" } else { "changed" };
+            printer.success(&format!("{verb} {} image{}", changes.len(), if changes.len() == 1 { "" } else { "s" }));
+            ExitCode::SUCCESS
+        }
+        Err(RewriteError::Rejected(rejected)) => {
+            report_rejected(&printer, &rejected);
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            printer.error(&e.to_string(), None);
+            ExitCode::from(1)
+        }
+    }
 }
 
 async fn run(args: RunArgs) -> ExitCode {

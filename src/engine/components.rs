@@ -24,13 +24,15 @@ pub const COMMIT_LABEL: &str = "pipewright.commit";
 pub const COMPONENT_LABEL: &str = "pipewright.component";
 
 impl Phases<'_> {
-    /// Builds or reuses every component image, `--jobs` at a time.
+    /// Builds or reuses every component image. Hashing and reuse checks are cheap and run side by
+    /// side; builds run `--jobs` at a time.
     pub async fn components(&self) -> Result<((), String), PhaseOutcome> {
+        const CHECKS_AT_ONCE: usize = 32;
         let plan = &self.run.plan;
-        let jobs = self.run.request.jobs.max(1);
+        let builds = tokio::sync::Semaphore::new(self.run.request.jobs.max(1));
         let results: Vec<Result<ComponentRecord, PhaseError>> =
-            futures_util::stream::iter(plan.components.iter().map(|c| self.component(c)))
-                .buffered(jobs)
+            futures_util::stream::iter(plan.components.iter().map(|c| self.component(c, &builds)))
+                .buffered(CHECKS_AT_ONCE)
                 .collect()
                 .await;
         let mut records = Vec::new();
@@ -50,7 +52,11 @@ impl Phases<'_> {
         Ok(((), format!("{built} built, {reused} reused")))
     }
 
-    async fn component(&self, c: &ComponentPlan) -> Result<ComponentRecord, PhaseError> {
+    async fn component(
+        &self,
+        c: &ComponentPlan,
+        builds: &tokio::sync::Semaphore,
+    ) -> Result<ComponentRecord, PhaseError> {
         let mut timing = TimeSpan::started();
         let fail = |message: String| PhaseError::new(format!("component `{}`: {message}", c.name));
         let context_dir = self.run.workspace.existing(&c.context).map_err(|e| fail(format!("context: {e}")))?;
@@ -76,7 +82,10 @@ impl Phases<'_> {
                 self.output(&c.name, &format!("reused {} (context unchanged)", short(&digest)));
                 (digest, true, built_by)
             }
-            None => (self.build(c, &context, &hash).await.map_err(fail)?, false, plan.build_id.clone()),
+            None => {
+                let _permit = builds.acquire().await.map_err(|e| fail(e.to_string()))?;
+                (self.build(c, &context, &hash).await.map_err(fail)?, false, plan.build_id.clone())
+            }
         };
         timing.end_time = Some(Timestamp::now());
         Ok(ComponentRecord {
@@ -117,16 +126,10 @@ impl Phases<'_> {
     ) -> Result<Option<(String, String)>, String> {
         let registry = &self.run.engine.registry;
         let hash_ref = format!("{}:{}", c.repository, hash_tag(hash));
-        let Some(digest) = registry.digest(&hash_ref).await.map_err(|e| with_hint(&e, e.hint()))? else {
-            return Ok(None);
-        };
-        let labels = registry.config_labels(&format!("{}@{digest}", c.repository)).await.map_err(|e| e.to_string())?;
-        if labels.get(HASH_LABEL).map(String::as_str) != Some(hash) {
-            // Someone else's image under our tag: build rather than trust it.
-            return Ok(None);
-        }
-        let copied = registry.copy(&hash_ref, image).await.map_err(|e| e.to_string())?;
-        Ok(Some((copied, labels.get(BUILD_LABEL).cloned().unwrap_or_default())))
+        // An image under our tag without our label is someone else's: build rather than trust it.
+        let accept = |labels: &HashMap<String, String>| labels.get(HASH_LABEL).map(String::as_str) == Some(hash);
+        let found = registry.copy_if(&hash_ref, image, accept).await.map_err(|e| with_hint(&e, e.hint()))?;
+        Ok(found.map(|(digest, labels)| (digest, labels.get(BUILD_LABEL).cloned().unwrap_or_default())))
     }
 
     async fn reuse_from_engine(&self, c: &ComponentPlan, hash: &str) -> Result<Option<(String, String)>, String> {

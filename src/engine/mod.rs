@@ -8,6 +8,7 @@
 mod components;
 pub mod janitor;
 mod phases;
+pub mod rewrite;
 mod specs;
 mod steps;
 mod upload;
@@ -490,7 +491,7 @@ fn fill_record(record: &mut Build, plan: &BuildPlan, source: &Source, config_pat
 
 /// Finds and reads the build file: `--config` if given, else the first default name present. The path
 /// must stay inside the checkout.
-fn read_config(workspace: &Workspace, explicit: Option<&str>) -> Result<(String, Vec<u8>), Rejected> {
+pub(crate) fn read_config(workspace: &Workspace, explicit: Option<&str>) -> Result<(String, Vec<u8>), Rejected> {
     let candidates: Vec<String> = match explicit {
         Some(path) => vec![path.to_string()],
         None => config::DEFAULT_FILES.iter().map(|s| s.to_string()).collect(),

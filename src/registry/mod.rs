@@ -140,6 +140,55 @@ impl Registry {
         Ok(labels.into_iter().filter_map(|(k, v)| Some((k, v.as_str()?.to_string()))).collect())
     }
 
+    /// If `source` exists and `accept` approves its config labels, gives its manifest the new name
+    /// `target` (same registry) and returns the digest and the labels; `None` if `source` does not exist
+    /// or was not accepted. Three requests: the manifest, its config, the new tag.
+    pub async fn copy_if(
+        &self,
+        source: &str,
+        target: &str,
+        accept: impl FnOnce(&HashMap<String, String>) -> bool,
+    ) -> Result<Option<(String, HashMap<String, String>)>, RegistryError> {
+        let from = Self::parse(source)?;
+        let to = Self::parse(target)?;
+        let host = from.resolve_registry().to_string();
+        let auth = self.auth(&host).await;
+        let client = self.client(&host);
+        let (bytes, digest) = match client.pull_manifest_raw(&from, &auth, MANIFEST_TYPES).await {
+            Ok(found) => found,
+            Err(e) if is_not_found(&e) => return Ok(None),
+            Err(e) => return Err(classify("read manifest of", source, &host, e)),
+        };
+        let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let Some(config_digest) = manifest["config"]["digest"].as_str() else {
+            return Ok(None);
+        };
+        let mut config = Vec::new();
+        client
+            .pull_blob(&from, config_digest, &mut config)
+            .await
+            .map_err(|e| classify("read config of", source, &host, e))?;
+        let config: serde_json::Value = serde_json::from_slice(&config).unwrap_or_default();
+        let labels: HashMap<String, String> = config["config"]["Labels"]
+            .as_object()
+            .map(|l| l.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+            .unwrap_or_default();
+        if !accept(&labels) {
+            return Ok(None);
+        }
+        let media_type = manifest_media_type(&bytes);
+        let content_type = media_type.parse().map_err(|_| RegistryError::Protocol {
+            action: "copy",
+            reference: source.to_string(),
+            message: format!("bad media type `{media_type}`"),
+        })?;
+        client
+            .push_manifest_raw(&to, bytes, content_type)
+            .await
+            .map_err(|e| classify("write manifest of", target, &host, e))?;
+        Ok(Some((digest, labels)))
+    }
+
     /// Gives the manifest of `source` a new name `target` in the same registry, by copying the manifest
     /// bytes: the digest stays the same, no layer moves. Returns that digest.
     pub async fn copy(&self, source: &str, target: &str) -> Result<String, RegistryError> {

@@ -108,6 +108,19 @@ fn is_url(repo: &str) -> bool {
 }
 
 fn checkout_local(spec: &SourceSpec, dest: &Path) -> Result<Source, SourceError> {
+    let source = describe(spec)?;
+    clone_at(&source.url, &source.commit_sha, &spec.rev, dest)?;
+    if let Some(dir) = &source.dir
+        && !dest.join(dir).is_dir()
+    {
+        return Err(SourceError::MissingDir { dir: dir.clone(), rev: spec.rev.clone() });
+    }
+    Ok(source)
+}
+
+/// Describes the commit `spec.rev` of the local repository containing `spec.repo`, without cloning it:
+/// what a build of it would see as its source (for commands that work on a checkout in place).
+pub fn describe(spec: &SourceSpec) -> Result<Source, SourceError> {
     // The directory may exist only at the revision being built, not in the working tree: discover the
     // repository from the nearest existing ancestor and keep the rest of the path as it was written.
     let (existing, missing) = split_existing(Path::new(&spec.repo));
@@ -125,22 +138,13 @@ fn checkout_local(spec: &SourceSpec, dest: &Path) -> Result<Source, SourceError>
         .ok()
         .filter(|rel| !rel.as_os_str().is_empty())
         .map(|rel| rel.to_string_lossy().replace('\\', "/"));
-
     let resolved = resolve_local(&repo, &spec.rev, &spec.repo)?;
-    let url = format!("file://{}", root.display());
-    clone_at(&url, &resolved.commit, &spec.rev, dest)?;
-    if let Some(dir) = &dir
-        && !dest.join(dir).is_dir()
-    {
-        return Err(SourceError::MissingDir { dir: dir.clone(), rev: spec.rev.clone() });
-    }
-
     let (repo_name, repo_full_name) = match remote_url(&repo) {
         Some(remote) => names_from_url(&remote),
         None => names_from_path(&root),
     };
     Ok(Source {
-        url,
+        url: format!("file://{}", root.display()),
         revision: spec.rev.clone(),
         commit_sha: resolved.commit,
         branch: resolved.branch,

@@ -174,3 +174,42 @@ fn run_reports_config_problems_with_the_repository_path() {
         assert!(stderr.contains("nothing was run"), "{stderr}");
     }
 }
+
+#[test]
+fn rewrite_points_specs_at_the_head_commit_in_place() {
+    let mut repo = GitRepo::new();
+    repo.write(
+        "cloudbuild.yaml",
+        "steps: [{name: a}]\ncomponents:\n  items:\n  - {name: train, context: train, spec: train/component.yaml}\n  - {name: eval, context: eval, spec: eval/component.yaml}\n",
+    )
+    .write("train/component.yaml", "# keep me\nname: Train\nimplementation:\n  container:\n    image: 'old/train:1' # and me\n")
+    .write("eval/component.yaml", "name: Eval\nimplementation:\n  container: {image: eval, command: [x]}\n");
+    let sha = repo.commit("components");
+    let spec = repo.path().join("train/component.yaml");
+
+    let out = pipewright().arg("rewrite").arg(repo.path()).arg("--dry-run").output().expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("train/component.yaml:5: old/train:1 -> train:{sha}")), "{stdout}");
+    assert!(std::fs::read_to_string(&spec).expect("read").contains("old/train:1"), "--dry-run writes nothing");
+
+    let out = pipewright()
+        .arg("rewrite")
+        .arg(repo.path())
+        .args(["--image", "eval=localhost:5000/x/eval:1", "--format", "json"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let changes: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(changes.as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        std::fs::read_to_string(&spec).expect("read"),
+        format!("# keep me\nname: Train\nimplementation:\n  container:\n    image: 'train:{sha}' # and me\n")
+    );
+    let eval = std::fs::read_to_string(repo.path().join("eval/component.yaml")).expect("read");
+    assert_eq!(eval, "name: Eval\nimplementation:\n  container: {image: localhost:5000/x/eval:1, command: [x]}\n");
+
+    let out = pipewright().arg("rewrite").arg(repo.path()).args(["--image", "nope=x"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`--image nope=…` names no component"));
+}
