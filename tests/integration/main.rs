@@ -5,6 +5,7 @@
 
 mod cancel;
 mod cli;
+mod contract;
 mod ml;
 mod phases;
 mod registry;
