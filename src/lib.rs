@@ -20,3 +20,19 @@ pub mod store;
 pub mod subst;
 pub mod upload;
 pub mod yaml;
+
+/// An error and its causes on one line (`a: b: c`), skipping a cause already contained in the text
+/// before it (many errors repeat their source's message).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
+}

@@ -311,7 +311,7 @@ async fn run(args: RunArgs) -> ExitCode {
         Ok(d) => d,
         Err(e) => {
             return fatal(
-                &output::chain(&e),
+                &crate::error_chain(&e),
                 Some("start the Docker engine, or point `DOCKER_HOST` at one; `pipewright validate` works without it"),
             );
         }
@@ -325,7 +325,9 @@ async fn run(args: RunArgs) -> ExitCode {
             if swept.len() == 1 { "" } else { "s" }
         )),
         Ok(_) => {}
-        Err(e) => printer.warning(&format!("could not check for leftovers of earlier runs: {}", output::chain(&e))),
+        Err(e) => {
+            printer.warning(&format!("could not check for leftovers of earlier runs: {}", crate::error_chain(&e)))
+        }
     }
     let mut request = BuildRequest::new(SourceSpec { repo: args.repo.clone(), rev: args.commit.clone() });
     request.config_path = args.config.clone();
@@ -388,7 +390,7 @@ fn report_rejected(printer: &Printer, rejected: &Rejected) {
             &format!("no build file at the root of the build (`{root}`)"),
             Some(&format!("looked for {}; name another with `--config FILE`", tried.join(", "))),
         ),
-        other => printer.error(&output::chain(other), None),
+        other => printer.error(&crate::error_chain(other), None),
     }
 }
 

@@ -141,21 +141,6 @@ fn tag(labels: &[String], index: usize) -> String {
     }
 }
 
-/// An error and its causes on one line: `a: b: c`.
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        let next = s.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = s.source();
-    }
-    text
-}
-
 /// `validate --format json`.
 pub fn diagnostics_json(file: &str, valid: bool, diagnostics: &Diagnostics, loaded: Option<&Loaded>) -> String {
     let items: Vec<serde_json::Value> = diagnostics

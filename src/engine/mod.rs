@@ -302,7 +302,7 @@ impl Run<'_> {
         finish(&mut record, outcome, &self.secrets);
         if let Err(e) = cleanup {
             record.warnings.push(Warning {
-                text: format!("cleanup was incomplete: {}", describe(&e)),
+                text: format!("cleanup was incomplete: {}", crate::error_chain(&e)),
                 priority: "WARNING".into(),
             });
         }
@@ -339,7 +339,7 @@ impl Run<'_> {
             Ok(resources) => resources,
             Err(e) => {
                 return Outcome::InternalError {
-                    detail: format!("cannot prepare the build's Docker resources: {}", describe(&e)),
+                    detail: format!("cannot prepare the build's Docker resources: {}", crate::error_chain(&e)),
                 };
             }
         };
@@ -401,17 +401,6 @@ impl Run<'_> {
         }
         Ok((network, names, home))
     }
-}
-
-fn describe(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn open_logs(store: &Store, id: &str, steps: usize) -> std::io::Result<steps::Logs> {

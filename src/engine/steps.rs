@@ -370,7 +370,7 @@ async fn execute(
             match ctx.docker.create_container(&spec).await {
                 Ok(id) => id,
                 Err(e) => {
-                    let message = describe(&e);
+                    let message = crate::error_chain(&e);
                     emit(ctx, index, &format!("error: {message}"));
                     return fail(Status::Failure, format!("{}: {message}", step.label()), false);
                 }
@@ -380,7 +380,7 @@ async fn execute(
     set_step(ctx, index, |s| s.timing = Some(TimeSpan::started()));
     if let Err(e) = ctx.docker.start(&id).await {
         let _ = ctx.docker.remove_container(&id).await;
-        let message = describe(&e);
+        let message = crate::error_chain(&e);
         emit(ctx, index, &format!("error: {message}"));
         return fail(Status::Failure, format!("{}: {message}", step.label()), false);
     }
@@ -434,7 +434,7 @@ async fn execute(
             internal: false,
             started: true,
         },
-        Waited::Exited(Err(e)) => fail(Status::Failure, format!("{}: {}", step.label(), describe(&e)), true),
+        Waited::Exited(Err(e)) => fail(Status::Failure, format!("{}: {}", step.label(), crate::error_chain(&e)), true),
         Waited::TimedOut => StepResult {
             index,
             status: Status::Timeout,
@@ -460,18 +460,6 @@ enum Waited {
     Stopped,
 }
 
-fn describe(e: &DockerError) -> String {
-    use std::error::Error;
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 /// A step's image once it is present locally.
 struct LocalImage {
     /// `sha256:…` (registry digest if known, else the image id).
@@ -481,7 +469,7 @@ struct LocalImage {
 
 /// Makes sure the image is present, pulling it if the policy says so; the error is the step's failure.
 async fn ensure_image(ctx: &StepsContext, image: &str) -> Result<LocalImage, String> {
-    let digest = ctx.docker.image_digest(image).await.map_err(|e| describe(&e))?;
+    let digest = ctx.docker.image_digest(image).await.map_err(|e| crate::error_chain(&e))?;
     let pull = match ctx.pull {
         PullPolicy::Always => true,
         PullPolicy::Missing => digest.is_none(),
@@ -496,7 +484,7 @@ async fn ensure_image(ctx: &StepsContext, image: &str) -> Result<LocalImage, Str
         pulls.entry(image.to_string()).or_default().clone()
     };
     cell.get_or_init(|| async { ctx.docker.pull(image).await.map_err(|e| e.to_string()) }).await.clone()?;
-    let digest = ctx.docker.image_digest(image).await.map_err(|e| describe(&e))?;
+    let digest = ctx.docker.image_digest(image).await.map_err(|e| crate::error_chain(&e))?;
     Ok(LocalImage { digest, pulled: true })
 }
 

@@ -297,21 +297,10 @@ fn classify(action: &'static str, reference: &str, host: &str, e: OciDistributio
             RegistryError::Unauthorized { reference: reference.to_string(), message: e.to_string() }
         }
         OciDistributionError::RequestError(inner) if inner.is_connect() || inner.is_timeout() => {
-            RegistryError::Unreachable { host: host.to_string(), message: chain(&e) }
+            RegistryError::Unreachable { host: host.to_string(), message: crate::error_chain(&e) }
         }
-        _ => RegistryError::Protocol { action, reference: reference.to_string(), message: chain(&e) },
+        _ => RegistryError::Protocol { action, reference: reference.to_string(), message: crate::error_chain(&e) },
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

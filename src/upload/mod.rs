@@ -20,14 +20,7 @@ pub enum UploadError {
 
 impl UploadError {
     fn from_reqwest(url: &str, e: reqwest::Error) -> UploadError {
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            source = s.source();
-        }
-        UploadError::Unreachable { url: url.to_string(), message }
+        UploadError::Unreachable { url: url.to_string(), message: crate::error_chain(&e) }
     }
 }
 
