@@ -112,6 +112,37 @@ pub struct BuildPlan {
     pub registry: Option<String>,
     pub components: Vec<ComponentPlan>,
     pub pipeline: Option<PipelinePlan>,
+    pub run: Option<RunPlan>,
+}
+
+/// `run:` (SPEC §9): where the compiled pipeline runs and how the build waits for it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunPlan {
+    pub backend: RunBackend,
+    /// Root input parameters of the pipeline (string values substituted).
+    pub parameters: serde_json::Map<String, serde_json::Value>,
+    pub wait: bool,
+    pub timeout: Option<Duration>,
+    /// Metrics read back into the record (all numeric metrics when empty).
+    pub metrics: Vec<String>,
+    pub pipeline_root: Option<String>,
+    pub service_account: Option<String>,
+    /// The environment variable holding the backend's bearer token.
+    pub token_env: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunBackend {
+    /// The embedded runner: Docker on this machine.
+    Local,
+    Kfp {
+        host: String,
+    },
+    Vertex {
+        project: String,
+        location: String,
+        endpoint: Option<String>,
+    },
 }
 
 /// One pipeline component to build (SPEC §6).
@@ -288,6 +319,16 @@ impl Planner<'_> {
         let volumes = steps.iter().flat_map(|s| s.volumes.iter().map(|v| v.name.clone())).collect();
         let (registry, components) = self.components();
         let pipeline = self.pipeline(&global_env, &global_volumes);
+        let run = self.config.extensions.run.as_ref().map(|r| self.run(r, "run"));
+        if run.is_some() && pipeline.is_none() {
+            let pos = self.config.extensions.run.as_ref().map_or(self.config.steps_pos, |r| r.pos);
+            self.d.error_hint(
+                pos,
+                "run",
+                "needs a `pipeline` to run",
+                "add `pipeline: {name, spec}` (and `compile` if the spec is built)",
+            );
+        }
         BuildPlan {
             build_id: ctx.build_id.clone(),
             project_id: ctx.project_id.clone(),
@@ -296,6 +337,7 @@ impl Planner<'_> {
             registry,
             components,
             pipeline,
+            run,
             steps,
             timeout: config.timeout.as_ref().map_or(DEFAULT_TIMEOUT, |t| t.value),
             images,
@@ -469,6 +511,68 @@ impl Planner<'_> {
             }
         }
         Some(PipelinePlan { name, compile, spec, uploads })
+    }
+
+    /// Plans a `run:` block (the build's, or an environment's).
+    pub fn run(&mut self, run: &crate::config::extensions::RunConfig, base: &str) -> RunPlan {
+        let mut settings = BTreeMap::new();
+        for (name, value) in &run.settings {
+            let text = self.text(value, &format!("{base}.{name}"));
+            settings.insert(name.clone(), text);
+        }
+        let backend_name = run.backend.as_ref().map_or("local", |b| b.value.as_str());
+        let backend = match backend_name {
+            "kfp" => match settings.get("host") {
+                Some(host) => RunBackend::Kfp { host: host.trim_end_matches('/').to_string() },
+                None => {
+                    self.d.error_hint(
+                        run.pos,
+                        &format!("{base}.host"),
+                        "is required for the `kfp` backend",
+                        "the Kubeflow Pipelines API, e.g. `http://ml-pipeline.kubeflow:8888`",
+                    );
+                    RunBackend::Local
+                }
+            },
+            "vertex" => match (settings.get("project"), settings.get("location")) {
+                (Some(project), Some(location)) => RunBackend::Vertex {
+                    project: project.clone(),
+                    location: location.clone(),
+                    endpoint: settings.get("host").cloned(),
+                },
+                _ => {
+                    self.d.error_hint(
+                        run.pos,
+                        base,
+                        "the `vertex` backend needs `project` and `location`",
+                        "e.g. `{backend: vertex, project: acme, location: us-central1}`",
+                    );
+                    RunBackend::Local
+                }
+            },
+            _ => RunBackend::Local,
+        };
+        let mut parameters = serde_json::Map::new();
+        for (name, value) in &run.parameters {
+            let value = match value {
+                serde_json::Value::String(text) => {
+                    let spanned = crate::config::Spanned::new(text.clone(), name.pos);
+                    serde_json::Value::String(self.text(&spanned, &format!("{base}.parameters.{}", name.value)))
+                }
+                other => other.clone(),
+            };
+            parameters.insert(name.value.clone(), value);
+        }
+        RunPlan {
+            backend,
+            parameters,
+            wait: run.wait.unwrap_or(true),
+            timeout: run.timeout.as_ref().map(|t| t.value),
+            metrics: run.metrics.iter().map(|m| m.value.clone()).collect(),
+            pipeline_root: settings.get("pipelineRoot").cloned(),
+            service_account: settings.get("serviceAccount").cloned(),
+            token_env: settings.get("tokenEnv").cloned(),
+        }
     }
 
     /// After substitution, an image must be a valid reference; an empty substitution is the usual cause

@@ -88,6 +88,11 @@ pub fn templates(config: &BuildConfig) -> Vec<Template<'_>> {
         for (name, value) in &run.settings {
             t.push(format!("run.{name}"), value);
         }
+        for (name, value) in &run.parameters {
+            if let serde_json::Value::String(text) = value {
+                t.0.push(Template { pos: name.pos, path: format!("run.parameters.{}", name.value), text });
+            }
+        }
     }
     t.0
 }
