@@ -14,10 +14,12 @@ pub mod mask;
 pub mod plan;
 pub mod record;
 pub mod registry;
+pub mod runner;
 pub mod secrets;
 pub mod source;
 pub mod store;
 pub mod subst;
+pub mod trigger;
 pub mod upload;
 pub mod yaml;
 

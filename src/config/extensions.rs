@@ -417,8 +417,18 @@ fn read_trigger(d: &mut Decoder, node: &Node, path: &str) -> Option<Trigger> {
         }
     }
     let invert_regex = map.bool(d, "invertRegex").unwrap_or(false);
+    if invert_regex && branch.is_none() && tag.is_none() {
+        d.error_hint(node.pos, &map.child("invertRegex"), "has no regex to invert", "add `branch:` or `tag:`");
+    }
     let ignored_files = map.string_list(d, "ignoredFiles");
     let included_files = map.string_list(d, "includedFiles");
+    for (field, globs) in [("ignoredFiles", &ignored_files), ("includedFiles", &included_files)] {
+        for glob in globs {
+            if let Err(message) = check_glob(&glob.value) {
+                d.error(glob.pos, &map.child(field), message);
+            }
+        }
+    }
     let substitutions = match map.take(d, "substitutions") {
         Some((n, p)) => d.string_map(n, &p),
         None => Vec::new(),
@@ -444,4 +454,21 @@ fn read_trigger(d: &mut Decoder, node: &Node, path: &str) -> Option<Trigger> {
         substitutions,
         concurrency,
     })
+}
+
+/// The glob rules of trigger path filters (`trigger::PathFilter`: globset with `literal_separator`,
+/// repository-relative), checked here so that `validate` reports a bad glob before any event needs it.
+fn check_glob(glob: &str) -> Result<(), String> {
+    if glob.is_empty() {
+        return Err("a glob may not be empty".to_string());
+    }
+    if let Some(relative) = glob.strip_prefix('/') {
+        return Err(format!("`{glob}` starts with `/`; globs are relative to the repository root: write `{relative}`"));
+    }
+    globset::GlobBuilder::new(glob)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .map(drop)
+        .map_err(|e| format!("`{glob}` is not a valid glob: {}", e.kind()))
 }

@@ -272,6 +272,23 @@ triggers:
 }
 
 #[test]
+fn trigger_globs_and_inverted_regexes_are_checked() {
+    check(
+        "steps:\n- name: a\ntriggers:\n- name: t\n  event: push\n  ignoredFiles: ['/docs/**', 'src/[a', '']\n  invertRegex: true\n",
+        &[
+            "triggers[0].invertRegex: has no regex to invert",
+            "triggers[0].ignoredFiles: `/docs/**` starts with `/`; globs are relative to the repository root: write `docs/**`",
+            "triggers[0].ignoredFiles: `src/[a` is not a valid glob: unclosed character class",
+            "triggers[0].ignoredFiles: a glob may not be empty",
+        ],
+    );
+    check(
+        "steps:\n- name: a\ntriggers:\n- name: t\n  event: push\n  includedFiles: ['docs/**', '**/*.md', '{a,b}/?.py']\n",
+        &[],
+    );
+}
+
+#[test]
 fn hostile_input_is_an_error_not_a_panic() {
     check("", &["the build file is empty"]);
     check("steps:\n  - name: a\n   bad: [", &["invalid YAML"]);

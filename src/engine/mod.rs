@@ -9,6 +9,7 @@ mod components;
 pub mod janitor;
 mod phases;
 pub mod rewrite;
+mod run;
 mod specs;
 mod steps;
 mod upload;
@@ -231,14 +232,6 @@ impl Engine {
             trigger_name: None,
             pull_request: None,
         };
-        if loaded.config.extensions.run.is_some() {
-            return Err(Rejected::ConfigPath {
-                path: label,
-                reason: "it uses `run`, which this version of pipewright validates but cannot run yet; \
-                         remove it to run the other phases"
-                    .into(),
-            });
-        }
         let plan = plan::plan(&label, &loaded.config, &context).map_err(Rejected::Config)?;
         let secrets = SecretValues::resolve(plan.secret_names.iter(), &request.secrets).map_err(Rejected::Secrets)?;
 

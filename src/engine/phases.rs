@@ -53,6 +53,9 @@ impl Phases<'_> {
                 }
                 let spec = self.phase("check", "CHECK", self.check_spec(&targets)).await?;
                 self.phase("upload", "UPLOAD", self.upload(&spec)).await?;
+                if plan.run.is_some() {
+                    self.phase("run", "RUN", self.pipeline_run(&spec, deadline, cancel)).await?;
+                }
             }
             Ok::<(), PhaseOutcome>(())
         }

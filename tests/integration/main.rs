@@ -9,6 +9,7 @@ mod contract;
 mod ml;
 mod phases;
 mod registry;
+mod runner;
 mod source;
 mod steps;
 mod support;

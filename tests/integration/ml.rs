@@ -122,6 +122,17 @@ fn the_example_builds_reuses_rewrites_compiles_and_uploads() {
     assert!(pipeline["specDigest"].as_str().expect("digest").starts_with("sha256:"));
     assert!(!pipeline["summary"]["executors"].as_object().expect("summary").is_empty());
 
+    // The pipeline ran on the local runner: real training, its metrics in the record.
+    let run = &first.record["run"];
+    assert_eq!(run["backend"], "local");
+    assert_eq!(run["state"], "SUCCEEDED", "{run:#}");
+    let accuracy = run["metrics"]["accuracy"].as_f64().expect("accuracy metric");
+    assert!((0.9..=1.0).contains(&accuracy), "accuracy {accuracy}");
+    assert!(run["metrics"]["auc"].as_f64().expect("auc metric") > 0.9);
+    let tasks: Vec<&str> =
+        run["tasks"].as_array().expect("tasks").iter().map(|t| t["state"].as_str().unwrap_or("")).collect();
+    assert_eq!(tasks, ["SUCCEEDED", "SUCCEEDED", "SUCCEEDED"]);
+
     // A second commit changes train's code and only a file evaluate's .dockerignore excludes.
     let train = repo.path().join("components/train/src/train.py");
     let code = std::fs::read_to_string(&train).expect("read");

@@ -1,0 +1,56 @@
+//! Triggers (SPEC §10): from a forge's webhook to the decision whether to build.
+//!
+//! The flow, in the order a server calls it:
+//! 1. [`verify`] the request's signature over the raw body, before anything reads it;
+//! 2. [`parse`] the body into an [`Incoming`]: a ping, a recognised event we ignore, or a normalised
+//!    [`Event`] (the same shape for GitHub, GitLab and Gitea);
+//! 3. ask [`diff_base`] which commits to diff, compute the changed files from the repository mirror
+//!    (the caller's job: this module never touches git), and pass them to [`decide`] together with the
+//!    build file's `triggers:` at the event's commit. The [`Decision`] always carries a short human reason.
+//!
+//! Pure: bytes and strings in, values out. No tokio, no network, no git, no Docker; every function here
+//! returns an error or a decision for any input and never panics.
+
+mod diff_base;
+mod event;
+mod filter;
+mod git_ref;
+mod headers;
+mod path_filter;
+mod signature;
+mod skip_marker;
+
+pub use diff_base::{DiffBase, Rev, diff_base};
+pub use event::{Event, EventError, Forge, Incoming, Kind, PrAction, PullRequest, Repo, parse};
+pub use filter::{ChangedFiles, Concurrency, Decision, decide};
+pub use git_ref::GitRef;
+pub use signature::{SignatureError, verify, verify_standard_webhooks};
+
+#[cfg(test)]
+mod tests {
+    /// This module's promise (STYLE.md, ARCHITECTURE.md): pure, so none of its files may name a crate or
+    /// std module that does IO, runs processes or talks to the network.
+    #[test]
+    fn pure() {
+        let forbidden =
+            ["tokio", "bollard", "gix", "sqlx", "reqwest", "axum", "oci_client", "std::net", "std::process"];
+        let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/trigger")];
+        let mut checked = 0;
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("readable") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).expect("UTF-8 source");
+                for name in forbidden {
+                    let (path_use, import) = (format!("{name}::"), format!("use {name}"));
+                    assert!(!text.contains(&path_use) && !text.contains(&import), "{} uses `{name}`", path.display());
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 10, "only {checked} files found");
+    }
+}
