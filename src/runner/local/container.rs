@@ -299,6 +299,17 @@ fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
     Duration::from_secs_f64(capped.max(0.0))
 }
 
+/// What to pull for an image reference: `repo@digest` when it has a digest (a tag beside it would be
+/// ambiguous to the engine), else the reference as written.
+fn pull_reference(image: &str) -> String {
+    match crate::image_ref::ImageRef::parse(image) {
+        Ok(parsed) if parsed.digest.is_some() => {
+            format!("{}@{}", parsed.repository(), parsed.digest.unwrap_or_default())
+        }
+        _ => image.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,16 +350,5 @@ mod tests {
         let mounts = outside_inputs(&inputs, Path::new("/root-of-runs"));
         assert_eq!(mounts, [MountSpec::Bind { source: uri.clone(), target: uri.clone(), read_only: true }]);
         assert!(outside_inputs(&inputs, dir.path()).is_empty());
-    }
-}
-
-/// What to pull for an image reference: `repo@digest` when it has a digest (a tag beside it would be
-/// ambiguous to the engine), else the reference as written.
-fn pull_reference(image: &str) -> String {
-    match crate::image_ref::ImageRef::parse(image) {
-        Ok(parsed) if parsed.digest.is_some() => {
-            format!("{}@{}", parsed.repository(), parsed.digest.unwrap_or_default())
-        }
-        _ => image.to_string(),
     }
 }
