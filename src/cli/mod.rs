@@ -42,6 +42,8 @@ enum Command {
     Validate(ValidateArgs),
     /// Point the component specs of a checkout at the images of its HEAD commit, in place
     Rewrite(RewriteArgs),
+    /// Run a compiled pipeline spec on its own (local Docker, Kubeflow Pipelines or Vertex AI)
+    RunPipeline(RunPipelineArgs),
     /// Print the version
     Version,
 }
@@ -142,6 +144,48 @@ struct RewriteArgs {
     format: Format,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BackendArg {
+    Local,
+    Kfp,
+    Vertex,
+}
+
+#[derive(Args, Debug)]
+struct RunPipelineArgs {
+    /// The compiled pipeline spec (KFP IR, YAML or JSON)
+    spec: PathBuf,
+    #[arg(long, value_enum, default_value_t = BackendArg::Local)]
+    backend: BackendArg,
+    /// A pipeline parameter, `NAME=VALUE` (VALUE is read as JSON when it parses, else as text; repeatable)
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// Kubeflow Pipelines API (`kfp`), or a Vertex AI endpoint override (`vertex`)
+    #[arg(long)]
+    host: Option<String>,
+    /// Google Cloud project (`vertex`)
+    #[arg(long)]
+    project: Option<String>,
+    /// Google Cloud region (`vertex`)
+    #[arg(long)]
+    location: Option<String>,
+    /// Pipeline root (`gs://…` for Vertex AI); default: the spec's `defaultPipelineRoot`
+    #[arg(long)]
+    pipeline_root: Option<String>,
+    /// Stop the run after this long, e.g. `600s`
+    #[arg(long)]
+    timeout: Option<String>,
+    /// Start the run and return without waiting
+    #[arg(long)]
+    no_wait: bool,
+    /// Data directory (local runs keep their files under `<data>/runs`)
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// `json` prints the run record to stdout
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
 #[derive(Args, Debug)]
 struct ValidateArgs {
     /// Build file to check (default: the first of pipewright.yaml, .pipewright.yaml, cloudbuild.yaml,
@@ -164,6 +208,10 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Validate(args) => validate(args),
+        Command::RunPipeline(args) => match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(run_pipeline(args)),
+            Err(e) => fatal(&format!("cannot start the async runtime: {e}"), None),
+        },
         Command::Rewrite(args) => match tokio::runtime::Runtime::new() {
             Ok(rt) => rt.block_on(rewrite(args)),
             Err(e) => fatal(&format!("cannot start the async runtime: {e}"), None),
@@ -290,6 +338,86 @@ async fn rewrite(args: RewriteArgs) -> ExitCode {
             printer.error(&e.to_string(), None);
             ExitCode::from(1)
         }
+    }
+}
+
+async fn run_pipeline(args: RunPipelineArgs) -> ExitCode {
+    use crate::engine::run::{RunSpecRequest, run_spec};
+    use crate::plan::{RunBackend, RunPlan};
+    let backend = match args.backend {
+        BackendArg::Local => RunBackend::Local,
+        BackendArg::Kfp => match &args.host {
+            Some(host) => RunBackend::Kfp { host: host.clone() },
+            None => return fatal("`--backend kfp` needs `--host URL`", None),
+        },
+        BackendArg::Vertex => match (&args.project, &args.location) {
+            (Some(project), Some(location)) => {
+                RunBackend::Vertex { project: project.clone(), location: location.clone(), endpoint: args.host.clone() }
+            }
+            _ => return fatal("`--backend vertex` needs `--project` and `--location`", None),
+        },
+    };
+    let mut parameters = serde_json::Map::new();
+    for item in &args.params {
+        let Some((name, value)) = item.split_once('=') else {
+            return fatal(&format!("`--param {item}` is not of the form `NAME=VALUE`"), None);
+        };
+        let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+        parameters.insert(name.to_string(), value);
+    }
+    let timeout = match args.timeout.as_deref().map(|t| (t, config::parse_duration(t))) {
+        None => None,
+        Some((_, Some(d))) => Some(d),
+        Some((t, None)) => {
+            return fatal(&format!("`--timeout {t}` is not a duration"), Some("write seconds with `s`, e.g. `600s`"));
+        }
+    };
+    let run = RunPlan {
+        backend,
+        parameters,
+        wait: !args.no_wait,
+        timeout,
+        metrics: Vec::new(),
+        pipeline_root: args.pipeline_root.clone(),
+        service_account: None,
+        token_env: None,
+    };
+    let request = RunSpecRequest {
+        spec_path: args.spec.clone(),
+        run,
+        data_dir: args.data_dir.clone().unwrap_or_else(Store::default_root),
+    };
+    let cancel = CancellationToken::new();
+    let signals = tokio::spawn(watch_signals(cancel.clone()));
+    let printer = Printer::stderr();
+    let output_printer = printer.clone();
+    let on_output: std::sync::Arc<dyn Fn(String, String) + Send + Sync> =
+        std::sync::Arc::new(move |task, line| output_printer.plain(&format!("[{task}] {line}")));
+    let result = run_spec(&request, &cancel, on_output).await;
+    signals.abort();
+    match result {
+        Ok(record) => {
+            if args.format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&record).expect("a run record serialises"));
+            }
+            let metrics: Vec<String> = record.metrics.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let line = format!("run {} {} {}", record.id, record.state, metrics.join(" "));
+            match record.state.as_str() {
+                "SUCCEEDED" | "SKIPPED" => {
+                    printer.success(line.trim_end());
+                    ExitCode::SUCCESS
+                }
+                "PENDING" | "RUNNING" => {
+                    printer.note(line.trim_end());
+                    ExitCode::SUCCESS
+                }
+                _ => {
+                    printer.error(line.trim_end(), record.error.as_deref());
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Err(e) => fatal(&crate::error_chain(&e), None),
     }
 }
 

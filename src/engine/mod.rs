@@ -9,7 +9,7 @@ mod components;
 pub mod janitor;
 mod phases;
 pub mod rewrite;
-mod run;
+pub mod run;
 mod specs;
 mod steps;
 mod upload;
@@ -34,6 +34,7 @@ use crate::secrets::{SecretError, SecretSource, SecretValues};
 use crate::source::{self, Source, SourceError, SourceSpec, Workspace};
 use crate::store::{Store, StoreError};
 
+pub use run::spec_json;
 pub use steps::StepKind;
 
 /// How a build (or one of its phases) ended.

@@ -188,3 +188,103 @@ pub fn spec_json(text: &str) -> Result<serde_json::Value, String> {
         None => value,
     })
 }
+
+/// `pipewright run-pipeline`: one spec file run on its own, outside a build.
+pub struct RunSpecRequest {
+    pub spec_path: std::path::PathBuf,
+    pub run: RunPlan,
+    pub data_dir: std::path::PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunSpecError {
+    #[error("cannot read `{path}`: {message}")]
+    Read { path: String, message: String },
+    #[error("`{path}`: {message}")]
+    Spec { path: String, message: String },
+    #[error(transparent)]
+    Docker(#[from] crate::docker::DockerError),
+    #[error(transparent)]
+    Backend(#[from] runner::BackendError),
+}
+
+/// Runs a spec file on `request.run.backend`, waiting if asked, and returns what a build would record.
+pub async fn run_spec(
+    request: &RunSpecRequest,
+    cancel: &CancellationToken,
+    on_output: Arc<dyn Fn(String, String) + Send + Sync>,
+) -> Result<RunRecord, RunSpecError> {
+    let label = request.spec_path.display().to_string();
+    let text = tokio::fs::read_to_string(&request.spec_path)
+        .await
+        .map_err(|e| RunSpecError::Read { path: label.clone(), message: e.to_string() })?;
+    let spec = spec_json(&text).map_err(|message| RunSpecError::Spec { path: label.clone(), message })?;
+    let name = spec["pipelineInfo"]["name"].as_str().unwrap_or("pipeline").to_string();
+    let run = &request.run;
+    let submission = Submission {
+        display_name: name.clone(),
+        description: format!("{name}, run by pipewright run-pipeline"),
+        pipeline_root: run.pipeline_root.clone().or_else(|| spec["defaultPipelineRoot"].as_str().map(str::to_string)),
+        spec,
+        spec_text: text,
+        parameters: run.parameters.clone(),
+        service_account: run.service_account.clone(),
+        ..Submission::default()
+    };
+    let until = tokio::time::Instant::now() + run.timeout.unwrap_or(std::time::Duration::from_secs(24 * 3600));
+    match &run.backend {
+        RunBackend::Local => {
+            let docker = crate::docker::Docker::connect().await?;
+            let owner = format!("run-{}", uuid::Uuid::new_v4());
+            let runner = local::LocalRunner::new(docker.clone(), request.data_dir.join("runs"), owner.clone());
+            let on_event: Arc<dyn Fn(local::RunEvent) + Send + Sync> = Arc::new(move |event| match event {
+                local::RunEvent::Output { task, line } => on_output(task, line),
+                local::RunEvent::TaskStarted { task } => on_output(task, "started".into()),
+                local::RunEvent::TaskFinished { task, state, .. } => on_output(task, format!("{state:?}")),
+            });
+            let record = launch_alone(&LocalBackend::new(runner, on_event), run, &submission, until, cancel).await;
+            // Whatever the run left (it was cancelled mid-task, say) goes with it.
+            let _ = super::janitor::remove_build(&docker, &owner).await;
+            record
+        }
+        RunBackend::Kfp { host } => {
+            let backend = runner::kfp::KfpBackend::new(host, token(run, &["PIPEWRIGHT_KFP_TOKEN"]));
+            launch_alone(&backend, run, &submission, until, cancel).await
+        }
+        RunBackend::Vertex { project, location, endpoint } => {
+            let token = token(run, &["PIPEWRIGHT_GOOGLE_TOKEN", "GOOGLE_OAUTH_ACCESS_TOKEN"]);
+            let backend = runner::vertex::VertexBackend::new(endpoint.as_deref(), project, location, token);
+            launch_alone(&backend, run, &submission, until, cancel).await
+        }
+    }
+}
+
+async fn launch_alone(
+    runner: &impl PipelineRunner,
+    run: &RunPlan,
+    submission: &Submission,
+    until: tokio::time::Instant,
+    cancel: &CancellationToken,
+) -> Result<RunRecord, RunSpecError> {
+    let mut timing = TimeSpan::started();
+    let started = runner.start(submission).await?;
+    let mut record = RunRecord {
+        backend: runner.backend().to_string(),
+        id: started.id.clone(),
+        state: "PENDING".into(),
+        url: started.url.clone(),
+        parameters: submission.parameters.clone(),
+        ..RunRecord::default()
+    };
+    if !run.wait {
+        return Ok(record);
+    }
+    let finished = runner.wait(&started, until, cancel).await?;
+    timing.end_time = Some(Timestamp::now());
+    record.state = state_text(finished.state).into();
+    record.error = finished.error;
+    record.tasks = finished.tasks;
+    record.metrics = finished.metrics;
+    record.timing = Some(timing);
+    Ok(record)
+}

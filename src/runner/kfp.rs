@@ -11,12 +11,23 @@ pub struct KfpBackend {
     http: reqwest::Client,
     host: String,
     token: Option<String>,
+    poll: super::PollInterval,
 }
 
 impl KfpBackend {
     pub fn new(host: &str, token: Option<String>) -> KfpBackend {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap_or_default();
-        KfpBackend { http, host: host.trim_end_matches('/').to_string(), token }
+        KfpBackend { http, host: host.trim_end_matches('/').to_string(), token, poll: super::PollInterval::from_env() }
+    }
+
+    /// How often `wait` polls (default: [`super::PollInterval::from_env`]).
+    pub fn with_poll(mut self, poll: super::PollInterval) -> KfpBackend {
+        self.poll = poll;
+        self
+    }
+
+    pub(super) fn poll_interval(&self) -> super::PollInterval {
+        self.poll
     }
 
     fn url(&self, path: &str) -> String {

@@ -156,7 +156,7 @@ impl PipelineRunner for kfp::KfpBackend {
         until: Instant,
         cancel: &CancellationToken,
     ) -> Result<Finished, BackendError> {
-        poll(self, started, until, cancel, PollInterval::from_env()).await
+        poll(self, started, until, cancel, self.poll_interval()).await
     }
 }
 
@@ -173,7 +173,7 @@ impl PipelineRunner for vertex::VertexBackend {
         until: Instant,
         cancel: &CancellationToken,
     ) -> Result<Finished, BackendError> {
-        poll(self, started, until, cancel, PollInterval::from_env()).await
+        poll(self, started, until, cancel, self.poll_interval()).await
     }
 }
 

@@ -17,6 +17,7 @@ pub struct VertexBackend {
     project: String,
     location: String,
     token: Option<String>,
+    poll: super::PollInterval,
 }
 
 impl VertexBackend {
@@ -29,7 +30,18 @@ impl VertexBackend {
             project: project.to_string(),
             location: location.to_string(),
             token,
+            poll: super::PollInterval::from_env(),
         }
+    }
+
+    /// How often `wait` polls (default: [`super::PollInterval::from_env`]).
+    pub fn with_poll(mut self, poll: super::PollInterval) -> VertexBackend {
+        self.poll = poll;
+        self
+    }
+
+    pub(super) fn poll_interval(&self) -> super::PollInterval {
+        self.poll
     }
 
     fn parent(&self) -> String {

@@ -16,10 +16,9 @@ use pipewright::runner::local::{LocalRun, LocalRunner, RunError, RunEvent, RunSt
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{docker_ready, fixture};
+use crate::support::{BUSYBOX, GitRepo, docker_ready, fixture, labelled, pipewright, run_build};
 
 const PYTHON_ML: &str = "local/python-ml:3.11";
-const BUSYBOX: &str = "local/busybox:1";
 
 /// A run and everything it left: the result, the events, its temporary pipeline root.
 struct Ran {
@@ -422,4 +421,73 @@ fn corpus_lightweight_python_pipelines() {
     assert_eq!(ran.run.error.as_deref(), Some("task `exit-handler-1/fail-op` failed: exited with code 1"));
     assert_eq!(ran.state("print-op"), TaskState::Succeeded);
     assert!(ran.output_lines("print-op").contains(&"Exit handler has worked!".to_string()));
+}
+
+#[test]
+fn run_pipeline_runs_a_spec_alone_and_its_timeout_stops_it() {
+    if !docker_ready() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("tempdir");
+    let spec = fixture("runner/parallel.yaml");
+    let out = pipewright()
+        .args(["run-pipeline", "--format", "json", "--data-dir"])
+        .arg(data.path())
+        .arg(&spec)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(record["state"], "SUCCEEDED");
+    assert_eq!(record["backend"], "local");
+
+    let started = std::time::Instant::now();
+    let out = pipewright()
+        .args(["run-pipeline", "--timeout", "2s", "--format", "json", "--data-dir"])
+        .arg(data.path())
+        .arg(fixture("runner/sleeper.yaml"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(record["state"], "CANCELLED");
+    assert!(started.elapsed().as_secs() < 20, "the timeout stopped the run");
+    let left = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter", "label=pipewright.run"])
+        .output()
+        .expect("docker ps");
+    let ids = String::from_utf8_lossy(&left.stdout).to_string();
+    // Other tests may be running local pipelines at the same moment; only ours must be gone.
+    let ours = record["id"].as_str().unwrap_or_default();
+    assert!(ids.split_whitespace().all(|id| !inspect_run_label(id).contains(ours)), "containers left: {ids}");
+}
+
+fn inspect_run_label(id: &str) -> String {
+    let out = std::process::Command::new("docker")
+        .args(["inspect", "--format", "{{index .Config.Labels \"pipewright.run\"}}", id])
+        .output()
+        .expect("docker inspect");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_build_whose_run_times_out_ends_timeout_with_nothing_left() {
+    if !docker_ready() {
+        return;
+    }
+    let spec = std::fs::read_to_string(fixture("runner/sleeper.yaml")).expect("fixture");
+    let mut repo = GitRepo::new();
+    repo.write(
+        "cloudbuild.yaml",
+        &format!("steps: [{{name: '{BUSYBOX}', args: ['true']}}]\npipeline:\n  name: sleeper\n  spec: sleeper.yaml\nrun:\n  backend: local\n  timeout: 3s\n"),
+    )
+    .write("sleeper.yaml", &spec);
+    repo.commit("a run that outlives its timeout");
+    let started = std::time::Instant::now();
+    let r = run_build(repo.path(), &[]);
+    assert_eq!(r.status(), "TIMEOUT", "{}", r.stderr());
+    assert_eq!(r.record["run"]["state"], "CANCELLED");
+    assert!(started.elapsed().as_secs() < 30, "stopped within the timeout and the stop grace");
+    let id = r.record["id"].as_str().expect("id");
+    assert_eq!(labelled(id), (0, 0, 0), "no container of the run is left");
 }

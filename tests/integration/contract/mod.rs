@@ -19,6 +19,7 @@ mod vertex;
 
 mod build_tests;
 mod fake_tests;
+mod run_tests;
 mod upload_tests;
 mod validator_tests;
 
