@@ -12,6 +12,7 @@ pub mod image_ref;
 pub mod kfp;
 pub mod mask;
 pub mod plan;
+pub mod promote;
 pub mod record;
 pub mod registry;
 pub mod runner;

@@ -113,10 +113,12 @@ pub struct BuildPlan {
     pub components: Vec<ComponentPlan>,
     pub pipeline: Option<PipelinePlan>,
     pub run: Option<RunPlan>,
+    pub environments: Vec<crate::promote::Environment>,
 }
 
 /// `run:` (SPEC §9): where the compiled pipeline runs and how the build waits for it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RunPlan {
     pub backend: RunBackend,
     /// Root input parameters of the pipeline (string values substituted).
@@ -131,7 +133,8 @@ pub struct RunPlan {
     pub token_env: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", tag = "backend")]
 pub enum RunBackend {
     /// The embedded runner: Docker on this machine.
     Local,
@@ -171,7 +174,8 @@ pub struct PipelinePlan {
     pub uploads: Vec<UploadPlan>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum UploadPlan {
     /// An OCI repository (no tag): tagged with the commit and the branch.
     Oci(String),
@@ -320,6 +324,7 @@ impl Planner<'_> {
         let (registry, components) = self.components();
         let pipeline = self.pipeline(&global_env, &global_volumes);
         let run = self.config.extensions.run.as_ref().map(|r| self.run(r, "run"));
+        let environments = self.environments();
         if run.is_some() && pipeline.is_none() {
             let pos = self.config.extensions.run.as_ref().map_or(self.config.steps_pos, |r| r.pos);
             self.d.error_hint(
@@ -338,6 +343,7 @@ impl Planner<'_> {
             components,
             pipeline,
             run,
+            environments,
             steps,
             timeout: config.timeout.as_ref().map_or(DEFAULT_TIMEOUT, |t| t.value),
             images,
@@ -474,10 +480,15 @@ impl Planner<'_> {
             planned.wait_for = Vec::new();
             planned
         });
+        let uploads = self.uploads(&pipeline.upload, "pipeline.upload", &name);
+        Some(PipelinePlan { name, compile, spec, uploads })
+    }
+
+    fn uploads(&mut self, list: &[crate::config::extensions::Upload], base: &str, name: &str) -> Vec<UploadPlan> {
         let mut uploads = Vec::new();
-        for (i, upload) in pipeline.upload.iter().enumerate() {
+        for (i, upload) in list.iter().enumerate() {
             use crate::config::extensions::Upload;
-            let base = format!("pipeline.upload[{i}]");
+            let base = format!("{base}[{i}]");
             match upload {
                 Upload::Oci(r) => {
                     let value = self.text(r, &format!("{base}.oci"));
@@ -500,7 +511,7 @@ impl Planner<'_> {
                     let host = self.text(host, &format!("{base}.kfp.host"));
                     let p = match p {
                         Some(p) => self.text(p, &format!("{base}.kfp.pipeline")),
-                        None => name.clone(),
+                        None => name.to_string(),
                     };
                     uploads.push(UploadPlan::Kfp { host: host.trim_end_matches('/').to_string(), pipeline: p });
                 }
@@ -510,7 +521,50 @@ impl Planner<'_> {
                 }
             }
         }
-        Some(PipelinePlan { name, compile, spec, uploads })
+        uploads
+    }
+
+    /// The environments, with their uploads and runs substituted like the build's own.
+    fn environments(&mut self) -> Vec<crate::promote::Environment> {
+        use crate::promote::{ApprovalRule, Environment, Gate, GateCheck};
+        let environments = &self.config.extensions.environments;
+        let mut out = Vec::new();
+        for (i, env) in environments.iter().enumerate() {
+            let Some(name) = &env.name else { continue };
+            let base = format!("environments[{i}]");
+            let gates = env
+                .metric_gates
+                .iter()
+                .filter_map(|g| {
+                    let check = match (&g.improves_by, &g.op, &g.value) {
+                        (Some(by), _, _) => GateCheck::Improves { by: by.value },
+                        (None, Some(op), Some(value)) => {
+                            GateCheck::Compare { op: op.value.clone(), value: value.value }
+                        }
+                        _ => return None,
+                    };
+                    Some(Gate { metric: g.name.value.clone(), check })
+                })
+                .collect();
+            let upload = self.uploads(&env.upload, &format!("{base}.upload"), &name.value);
+            let run = env.run.as_ref().map(|r| self.run(r, &format!("{base}.run")));
+            out.push(Environment {
+                name: name.value.clone(),
+                branches: env.branches.iter().map(|b| b.value.clone()).collect(),
+                tags: env.tags.iter().map(|t| t.value.clone()).collect(),
+                auto: env.auto,
+                after: env.after.as_ref().map(|a| a.value.clone()),
+                gates,
+                approval: env.approval.as_ref().map(|a| ApprovalRule {
+                    required: a.required,
+                    approvers: a.approvers.iter().map(|x| x.value.clone()).collect(),
+                    prevent_self_approval: a.prevent_self_approval,
+                }),
+                upload,
+                run,
+            });
+        }
+        out
     }
 
     /// Plans a `run:` block (the build's, or an environment's).

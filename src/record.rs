@@ -267,6 +267,18 @@ pub struct Build {
     /// The pipeline run the build launched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunRecord>,
+    /// The commit built: who wrote it matters for approvals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<CommitRecord>,
+    /// How the build was started and decided (event, trigger, reason; forks cannot be promoted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<TriggerRecord>,
+    /// The environments of the build file, the rules this build is promoted under.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environments: Vec<crate::promote::Environment>,
+    /// Every promotion of this build (and every refusal), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub promotions: Vec<PromotionRecord>,
     /// The pipewright process running the build (`host/pid/start`), so a later run can tell a build
     /// left behind by a crash from one still running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -372,6 +384,51 @@ pub struct RunTaskRecord {
     pub error: Option<String>,
 }
 
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitRecord {
+    pub sha: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    pub author_name: String,
+    pub author_email: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggerRecord {
+    /// `push`, `tag`, `pull_request`, `manual`, `cli`.
+    pub event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `build` or `skip`.
+    #[serde(default)]
+    pub decision: String,
+    #[serde(default)]
+    pub reason: String,
+    /// Built from a forked pull request.
+    #[serde(default)]
+    pub fork: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sender: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PromotionRecord {
+    pub environment: String,
+    /// `promoted`, `refused`, `rolled back`.
+    pub result: String,
+    pub by: String,
+    pub at: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
 impl Build {
     pub fn new(id: String, project_id: String) -> Build {
         Build {
@@ -399,6 +456,10 @@ impl Build {
             specs: Vec::new(),
             pipeline: None,
             run: None,
+            commit: None,
+            trigger: None,
+            environments: Vec::new(),
+            promotions: Vec::new(),
             owner: None,
         }
     }

@@ -382,3 +382,19 @@ steps:
     assert_eq!(s.automap_substitutions, Some(true));
     assert_eq!(loaded.config.steps[2].script.as_ref().map(|d| d.as_str()), Some("echo"));
 }
+
+#[test]
+fn environments_are_checked() {
+    check(
+        "steps: [{name: a}]\nenvironments:\n- {name: dev}\n- {name: staging, after: dve}\n- {name: 'pro d', after: staging}\n- {name: dev}\n",
+        &[
+            "`dve` is not an environment of this file\n  hint: did you mean `dev`?",
+            "`pro d` cannot name an environment",
+            "environment `dev` is defined twice",
+        ],
+    );
+    check(
+        "steps: [{name: a}]\nenvironments:\n- {name: a, after: b}\n- {name: b, after: a}\n- {name: c, approval: {required: 3, approvers: [x]}, branches: ['(']}\n",
+        &["loops back", "loops back", "asks for 3 approvals but lists 1 approvers", "not a valid RE2"],
+    );
+}

@@ -128,10 +128,112 @@ impl<'a> Templates<'a> {
 /// Runs every structural rule; substitution rules are checked by [`check_substitutions`].
 pub fn check(d: &mut Decoder, config: &BuildConfig) {
     check_build(d, config);
-    let ids = check_steps(d, config);
+    check_steps(d, config);
     check_secrets(d, config);
     check_volumes(d, config);
-    let _ = ids;
+    check_components(d, config);
+    check_environments(d, config);
+}
+
+fn check_components(d: &mut Decoder, config: &BuildConfig) {
+    let Some(components) = &config.extensions.components else { return };
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, c) in components.items.iter().enumerate() {
+        let Some(name) = &c.name else { continue };
+        if let Some(first) = seen.insert(name.as_str(), i) {
+            d.error(
+                name.pos,
+                &format!("components.items[{i}].name"),
+                format!("`{}` is already the name of component {first}", name.value),
+            );
+        }
+    }
+}
+
+/// Environment names become registry tags (`:staging`), so they follow the tag grammar; `after` must
+/// name another environment, without cycles.
+fn check_environments(d: &mut Decoder, config: &BuildConfig) {
+    let environments = &config.extensions.environments;
+    let names: Vec<&str> = environments.iter().filter_map(|e| e.name.as_ref().map(|n| n.as_str())).collect();
+    let mut seen = HashSet::new();
+    for (i, env) in environments.iter().enumerate() {
+        let base = format!("environments[{i}]");
+        if let Some(name) = &env.name {
+            let valid = crate::image_ref::valid_tag(name) && !name.contains('.');
+            if !valid {
+                d.error_hint(
+                    name.pos,
+                    &format!("{base}.name"),
+                    format!("`{}` cannot name an environment", name.value),
+                    "use letters, digits, `-` and `_` (it becomes an image tag)",
+                );
+            }
+            if !seen.insert(name.as_str()) {
+                d.error(name.pos, &format!("{base}.name"), format!("environment `{}` is defined twice", name.value));
+            }
+        }
+        if let Some(after) = &env.after {
+            if env.name.as_ref().is_some_and(|n| n.value == after.value) {
+                d.error(after.pos, &format!("{base}.after"), "an environment cannot come after itself");
+            } else if !names.contains(&after.as_str()) {
+                let message = format!("`{}` is not an environment of this file", after.value);
+                match closest(after.as_str(), names.iter().copied()) {
+                    Some(close) => {
+                        d.error_hint(after.pos, &format!("{base}.after"), message, format!("did you mean `{close}`?"))
+                    }
+                    None => d.error(after.pos, &format!("{base}.after"), message),
+                }
+            } else if after_cycle(environments, i) {
+                d.error(after.pos, &format!("{base}.after"), "the `after` chain loops back to this environment");
+            }
+        }
+        for (field, patterns) in [("branches", &env.branches), ("tags", &env.tags)] {
+            for (j, p) in patterns.iter().enumerate() {
+                if let Err(e) = regex::Regex::new(p) {
+                    d.error(
+                        p.pos,
+                        &format!("{base}.{field}[{j}]"),
+                        format!("`{}` is not a valid RE2 regular expression: {e}", p.value),
+                    );
+                }
+            }
+        }
+        if let Some(approval) = &env.approval {
+            if approval.required == 0 {
+                d.error(
+                    approval.pos,
+                    &format!("{base}.approval.required"),
+                    "must be at least 1 (leave `approval` out for none)",
+                );
+            } else if !approval.approvers.is_empty() && approval.required as usize > approval.approvers.len() {
+                d.error(
+                    approval.pos,
+                    &format!("{base}.approval.required"),
+                    format!(
+                        "asks for {} approvals but lists {} approvers",
+                        approval.required,
+                        approval.approvers.len()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn after_cycle(environments: &[super::extensions::Environment], start: usize) -> bool {
+    let mut current = start;
+    for _ in 0..=environments.len() {
+        let Some(after) = environments[current].after.as_ref() else { return false };
+        let Some(next) = environments.iter().position(|e| e.name.as_ref().is_some_and(|n| n.value == after.value))
+        else {
+            return false;
+        };
+        if next == start {
+            return true;
+        }
+        current = next;
+    }
+    true
 }
 
 fn check_build(d: &mut Decoder, config: &BuildConfig) {
@@ -203,8 +305,7 @@ fn check_build(d: &mut Decoder, config: &BuildConfig) {
     check_env(d, &config.options.env, "options.env");
 }
 
-/// Returns step ids with their indexes.
-fn check_steps<'a>(d: &mut Decoder, config: &'a BuildConfig) -> HashMap<&'a str, usize> {
+fn check_steps(d: &mut Decoder, config: &BuildConfig) {
     let mut ids: HashMap<&str, usize> = HashMap::new();
     let build_timeout = config.timeout.as_ref().map(|t| t.value);
     for step in &config.steps {
@@ -279,7 +380,6 @@ fn check_steps<'a>(d: &mut Decoder, config: &'a BuildConfig) -> HashMap<&'a str,
             }
         }
     }
-    ids
 }
 
 fn check_wait_for(d: &mut Decoder, config: &BuildConfig, step: &Step, earlier: &HashMap<&str, usize>, base: &str) {

@@ -442,6 +442,15 @@ fn fill_record(record: &mut Build, plan: &BuildPlan, source: &Source, config_pat
     record.source_provenance =
         Some(SourceProvenance { resolved_git_source: GitSource { revision: source.commit_sha.clone(), ..git } });
     record.timeout = duration_text(plan.timeout);
+    record.commit = Some(crate::record::CommitRecord {
+        sha: source.commit_sha.clone(),
+        branch: source.branch.clone(),
+        tag: source.tag.clone(),
+        author_name: source.author_name.clone(),
+        author_email: source.author_email.clone(),
+        message: source.message.clone(),
+    });
+    record.environments = plan.environments.clone();
     record.images = plan.images.clone();
     record.tags = plan.tags.clone();
     record.substitutions = plan.substitutions.clone();

@@ -8,6 +8,8 @@
 //! ```
 //! Records are written to a temporary file and renamed, so a crash never leaves half a record.
 
+pub mod db;
+
 use std::path::{Path, PathBuf};
 
 use crate::record::Build;
