@@ -294,6 +294,9 @@ pub struct ComponentRecord {
     pub image: String,
     /// Registry manifest digest (`sha256:…`); the local image id when there is no registry.
     pub digest: String,
+    /// The image is in a registry (`digest` is a manifest digest); false: only in the local engine.
+    #[serde(default)]
+    pub pushed: bool,
     /// True when an image with the same context hash existed and was tagged instead of built.
     pub reused: bool,
     /// The build that built the image (this one, or an earlier one when reused).

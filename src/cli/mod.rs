@@ -5,6 +5,7 @@
 //! could not do what was asked (bad arguments, unreadable config, Docker unreachable).
 
 mod output;
+mod promote;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -44,6 +45,14 @@ enum Command {
     Rewrite(RewriteArgs),
     /// Run a compiled pipeline spec on its own (local Docker, Kubeflow Pipelines or Vertex AI)
     RunPipeline(RunPipelineArgs),
+    /// Promote a build to an environment, if the environment's rules admit it
+    Promote(promote::PromoteArgs),
+    /// Approve a build for an environment that asks for approvals
+    Approve(promote::ApproveArgs),
+    /// Put an environment back to the release before its current one
+    Rollback(promote::RollbackArgs),
+    /// What is in each environment (and, with `--history`, who put it there, when and why)
+    Envs(promote::EnvsArgs),
     /// Print the version
     Version,
 }
@@ -216,6 +225,10 @@ pub fn main() -> ExitCode {
             Ok(rt) => rt.block_on(rewrite(args)),
             Err(e) => fatal(&format!("cannot start the async runtime: {e}"), None),
         },
+        Command::Promote(args) => block_on(promote::promote(args)),
+        Command::Approve(args) => block_on(promote::approve(args)),
+        Command::Rollback(args) => block_on(promote::rollback(args)),
+        Command::Envs(args) => block_on(promote::envs(args)),
         Command::Run(args) => {
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,
@@ -223,6 +236,13 @@ pub fn main() -> ExitCode {
             };
             runtime.block_on(run(args))
         }
+    }
+}
+
+fn block_on(command: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt.block_on(command),
+        Err(e) => fatal(&format!("cannot start the async runtime: {e}"), None),
     }
 }
 
@@ -280,7 +300,8 @@ fn validate(args: ValidateArgs) -> ExitCode {
                 for warning in loaded.warnings.warnings() {
                     printer.warning(&warning.render(&label));
                 }
-                printer.success(&format!("{label}: valid ({} steps)", loaded.config.steps.len()));
+                let steps = loaded.config.steps.len();
+                printer.success(&format!("{label}: valid ({steps} step{})", if steps == 1 { "" } else { "s" }));
             }
             Err(diagnostics) => {
                 printer.plain(&diagnostics.to_string());

@@ -93,6 +93,7 @@ impl Phases<'_> {
             context_hash: hash,
             image,
             digest,
+            pushed: plan.registry.is_some(),
             reused,
             built_by,
             status: Status::Success,

@@ -301,8 +301,55 @@ impl Run<'_> {
             });
         }
         let _ = store.save(&record);
+        if record.status == Status::Success && record.environments.iter().any(|e| e.auto) {
+            self.auto_promote(&mut record, &events).await;
+        }
         let _ = events.send(Event::Finished { status: record.status });
         record
+    }
+
+    /// `auto: true` environments (SPEC §11). The build has succeeded whatever happens here: a refusal
+    /// or a failed promotion is recorded on the build and in the audit log, not a build failure.
+    async fn auto_promote(&self, record: &mut Build, events: &mpsc::UnboundedSender<Event>) {
+        let _ = events.send(Event::Phase { name: "promote" });
+        let store = &self.engine.store;
+        let db = match crate::store::db::Database::open(store.root()).await {
+            Ok(db) => db,
+            Err(e) => {
+                let detail = format!("cannot open the release database: {}", crate::error_chain(&e));
+                record.warnings.push(Warning { text: detail.clone(), priority: "WARNING".into() });
+                let _ = store.save(record);
+                let _ = events.send(Event::PhaseDone { name: "promote", ok: false, detail });
+                return;
+            }
+        };
+        let sender = events.clone();
+        let progress: Arc<dyn Fn(String) + Send + Sync> =
+            Arc::new(move |line| drop(sender.send(Event::Output { source: "promote".into(), line })));
+        let promoter =
+            crate::promote::Promoter::new(store.clone(), db, self.engine.registry.clone()).with_progress(progress);
+        let mut summary = Vec::new();
+        let mut ok = true;
+        for (environment, result) in promoter.auto(record).await {
+            let line = match result {
+                Ok(_) => format!("promoted to {environment}"),
+                Err(e) => {
+                    ok = false;
+                    let mut line = format!("not promoted to {environment}: {e}");
+                    for refusal in e.refusals() {
+                        line.push_str(&format!("\n  {refusal}"));
+                    }
+                    line
+                }
+            };
+            let _ = events.send(Event::Output { source: "promote".into(), line: line.clone() });
+            summary.push(line.lines().next().unwrap_or_default().to_string());
+        }
+        // The promoter appended to the record on disk; keep the returned record the same.
+        if let Ok(saved) = store.load(&record.id) {
+            *record = saved;
+        }
+        let _ = events.send(Event::PhaseDone { name: "promote", ok, detail: summary.join("; ") });
     }
 
     /// Keeps the record on disk current while the steps run, so a crash loses at most a second.

@@ -1,6 +1,8 @@
-//! Environments and promotion (SPEC §11): `policy` is the one rule engine (pure); the promotion action
-//! (tags in the registry, uploads, audit) lives beside it.
+//! Environments and promotion (SPEC §11): `policy` is the one rule engine (pure); `action` checks it
+//! under the environment's lock and moves the environment's names onto the build's digests.
 
+pub mod action;
 pub mod policy;
 
+pub use action::{Action, Actor, Approved, PromoteError, Promoter, Promotion, Tagged};
 pub use policy::{Approval, ApprovalRule, BuildFacts, Environment, Facts, Gate, GateCheck, Refusal};

@@ -22,7 +22,7 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 struct ConfigFile {
     #[serde(default)]
     auths: HashMap<String, AuthEntry>,
@@ -32,7 +32,7 @@ struct ConfigFile {
     creds_store: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 struct AuthEntry {
     #[serde(default)]
     auth: Option<String>,
@@ -44,7 +44,7 @@ struct AuthEntry {
     identity_token: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 struct HelperAnswer {
     #[serde(rename = "Username")]
     username: String,
@@ -53,7 +53,7 @@ struct HelperAnswer {
 }
 
 /// The Docker client configuration, read once.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct DockerConfig {
     file: ConfigFile,
 }

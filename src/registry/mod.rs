@@ -67,14 +67,16 @@ pub struct Artifact {
     pub title: String,
 }
 
+/// Cheap to clone: clones share their connections.
+#[derive(Clone)]
 pub struct Registry {
     docker_config: DockerConfig,
-    clients: Mutex<HashMap<String, Client>>,
+    clients: std::sync::Arc<Mutex<HashMap<String, Client>>>,
 }
 
 impl Registry {
     pub async fn new() -> Registry {
-        Registry { docker_config: DockerConfig::load().await, clients: Mutex::new(HashMap::new()) }
+        Registry { docker_config: DockerConfig::load().await, clients: Default::default() }
     }
 
     fn parse(reference: &str) -> Result<Reference, RegistryError> {

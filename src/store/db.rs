@@ -45,8 +45,7 @@ pub struct Release {
     pub environment: String,
     pub build_id: String,
     pub commit_sha: String,
-    /// Component name → digest, and `spec` → the spec's digest.
-    pub digests: serde_json::Value,
+    pub digests: ReleaseDigests,
     pub promoted_by: String,
     pub promoted_at: String,
     pub comment: String,
@@ -54,6 +53,21 @@ pub struct Release {
     pub action: String,
     /// The build that was in the environment before.
     pub previous_build: Option<String>,
+}
+
+/// What exactly a release is: the digests promoted, so that a rollback restores them byte for byte.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseDigests {
+    /// Component name → image digest.
+    #[serde(default)]
+    pub components: std::collections::BTreeMap<String, String>,
+    /// SHA-256 of the spec's bytes (empty for a build without a pipeline).
+    #[serde(default)]
+    pub spec: String,
+    /// OCI repository → manifest digest of the spec artifact there.
+    #[serde(default)]
+    pub spec_artifacts: std::collections::BTreeMap<String, String>,
 }
 
 /// One line of the audit log: every promotion, rollback, approval and refusal.
@@ -190,7 +204,7 @@ impl Database {
         .bind(&release.environment)
         .bind(&release.build_id)
         .bind(&release.commit_sha)
-        .bind(release.digests.to_string())
+        .bind(serde_json::to_string(&release.digests).expect("digests always serialise"))
         .bind(&release.promoted_by)
         .bind(&release.promoted_at)
         .bind(&release.comment)
@@ -343,7 +357,10 @@ mod tests {
             environment: "prod".into(),
             build_id: "b1".into(),
             commit_sha: "abc".into(),
-            digests: serde_json::json!({"train": "sha256:1"}),
+            digests: ReleaseDigests {
+                components: [("train".to_string(), "sha256:1".to_string())].into(),
+                ..ReleaseDigests::default()
+            },
             promoted_by: "alice".into(),
             promoted_at: now(),
             comment: "first".into(),

@@ -5,6 +5,9 @@
 //! <data>/builds/<id>/log.txt         all steps, Cloud Build style (`Step #0 - "id": …`)
 //! <data>/builds/<id>/logs/step-N.log one file per step
 //! <data>/work/<id>/                  the build's checkout and scripts; removed when the build ends
+//! <data>/specs/<pipeline>/…          every compiled spec, by digest and by commit
+//! <data>/pipewright.db               releases, approvals, the audit log (see `db`)
+//! <data>/locks/<name>.lock           advisory locks: one promotion per environment at a time
 //! ```
 //! Records are written to a temporary file and renamed, so a crash never leaves half a record.
 
@@ -24,6 +27,16 @@ pub enum StoreError {
     },
     #[error("cannot read `{path}`")]
     Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no build `{0}` in the data directory")]
+    UnknownBuild(String),
+    #[error("`{prefix}` could be any of {matches}; give more of the id")]
+    AmbiguousBuild { prefix: String, matches: String },
+    #[error("cannot lock `{path}`")]
+    Lock {
         path: String,
         #[source]
         source: std::io::Error,
@@ -112,12 +125,16 @@ impl Store {
         serde_json::from_slice(&text).map_err(|source| StoreError::Corrupt { path: path.display().to_string(), source })
     }
 
+    /// Where [`Store::save_spec`] keeps the spec with `digest`.
+    pub fn spec_blob(&self, pipeline: &str, digest: &str) -> PathBuf {
+        self.root.join("specs").join(pipeline).join("blobs").join(digest.replace(':', "-"))
+    }
+
     /// Keeps a pipeline spec: content-addressed under `specs/<pipeline>/blobs/sha256-<hex>`, and as
     /// `specs/<pipeline>/<commit>.yaml`. Returns the commit path.
     pub fn save_spec(&self, pipeline: &str, commit: &str, bytes: &[u8], digest: &str) -> Result<PathBuf, StoreError> {
-        let dir = self.root.join("specs").join(pipeline);
-        let blob = dir.join("blobs").join(digest.replace(':', "-"));
-        let named = dir.join(format!("{commit}.yaml"));
+        let blob = self.spec_blob(pipeline, digest);
+        let named = self.root.join("specs").join(pipeline).join(format!("{commit}.yaml"));
         for (path, what) in [(&blob, "blob"), (&named, "spec")] {
             let write_err = |source| StoreError::Write { path: path.display().to_string(), source };
             std::fs::create_dir_all(path.parent().expect("spec paths have a parent")).map_err(write_err)?;
@@ -128,6 +145,48 @@ impl Store {
         Ok(named)
     }
 
+    /// The id of the build whose id is or starts with `prefix` (ids are long; people type the first
+    /// eight characters).
+    pub fn resolve(&self, prefix: &str) -> Result<String, StoreError> {
+        let prefix = prefix.trim();
+        if prefix.is_empty() || prefix.contains(['/', '\\']) || prefix.starts_with('.') {
+            return Err(StoreError::UnknownBuild(prefix.to_string()));
+        }
+        if self.record_path(prefix).is_file() {
+            return Ok(prefix.to_string());
+        }
+        let mut matches: Vec<String> = std::fs::read_dir(self.root.join("builds"))
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|id| id.starts_with(prefix) && self.record_path(id).is_file())
+            .collect();
+        matches.sort();
+        match matches.len() {
+            0 => Err(StoreError::UnknownBuild(prefix.to_string())),
+            1 => Ok(matches.remove(0)),
+            _ => Err(StoreError::AmbiguousBuild { prefix: prefix.to_string(), matches: matches.join(", ") }),
+        }
+    }
+
+    /// Waits for the advisory lock `name` (an exclusive `flock` on `<data>/locks/<name>.lock`) and holds
+    /// it until the returned guard drops. Works across processes: the CLI and the server share it.
+    pub async fn lock(&self, name: &str) -> Result<LockGuard, StoreError> {
+        let path = self.root.join("locks").join(format!("{name}.lock"));
+        let label = path.display().to_string();
+        let locked = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+            std::fs::create_dir_all(path.parent().expect("lock paths have a parent"))?;
+            let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+            file.lock()?;
+            Ok(file)
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .and_then(|r| r);
+        locked.map(LockGuard).map_err(|source| StoreError::Lock { path: label, source })
+    }
+
     /// Ids of builds with a work directory (running, or left behind by a crash).
     pub fn work_ids(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(self.work_root()) else {
@@ -136,6 +195,10 @@ impl Store {
         entries.filter_map(Result::ok).filter_map(|e| e.file_name().into_string().ok()).collect()
     }
 }
+
+/// Holds a [`Store::lock`]; closing the file releases it.
+#[derive(Debug)]
+pub struct LockGuard(#[allow(dead_code)] std::fs::File);
 
 #[cfg(test)]
 mod tests {
@@ -151,5 +214,36 @@ mod tests {
         assert_eq!(store.load("b1").expect("load"), build);
         assert_eq!(store.work_ids(), vec!["b1".to_string()]);
         assert!(!store.record_path("b1").with_extension("json.tmp").exists());
+    }
+
+    #[test]
+    fn resolve_by_prefix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::new(dir.path());
+        for id in ["abc123", "abd456"] {
+            store.create(id).expect("create");
+            store.save(&Build::new(id.into(), "local".into())).expect("save");
+        }
+        assert_eq!(store.resolve("abc").expect("unique"), "abc123");
+        assert_eq!(store.resolve("abd456").expect("exact"), "abd456");
+        assert!(matches!(store.resolve("ab"), Err(StoreError::AmbiguousBuild { .. })));
+        assert!(matches!(store.resolve("zz"), Err(StoreError::UnknownBuild(_))));
+        assert!(matches!(store.resolve("../x"), Err(StoreError::UnknownBuild(_))));
+    }
+
+    #[tokio::test]
+    async fn locks_exclude_each_other() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::new(dir.path());
+        let first = store.lock("env-prod").await.expect("first lock");
+        let second = tokio::time::timeout(std::time::Duration::from_millis(300), store.lock("env-prod")).await;
+        assert!(second.is_err(), "a second holder got the lock while the first held it");
+        let other = store.lock("env-dev").await.expect("another name is another lock");
+        drop(first);
+        drop(other);
+        tokio::time::timeout(std::time::Duration::from_secs(5), store.lock("env-prod"))
+            .await
+            .expect("the lock is free once dropped")
+            .expect("lock");
     }
 }

@@ -35,7 +35,7 @@ fn validate_reports_every_problem_with_file_line_and_field() {
 fn validate_accepts_a_good_file() {
     let (code, _, stderr) = validate("steps:\n- name: busybox\nlogsBucket: gs://x\n");
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("valid (1 steps)"), "{stderr}");
+    assert!(stderr.contains("valid (1 step)"), "{stderr}");
     assert!(stderr.contains("warning: logsBucket: has no effect here"), "{stderr}");
 }
 

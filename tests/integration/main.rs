@@ -8,6 +8,7 @@ mod cli;
 mod contract;
 mod ml;
 mod phases;
+mod promote;
 mod registry;
 mod runner;
 mod source;

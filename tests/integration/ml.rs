@@ -13,7 +13,7 @@ use crate::support::*;
 pub const ML_IMAGE: &str = "local/python-ml:3.11";
 
 /// True when the ML base image (`steps/python-ml/build.sh`) is present; a failure in CI mode.
-fn ml_ready() -> bool {
+pub fn ml_ready() -> bool {
     if !registry_ready() {
         return false;
     }
@@ -30,7 +30,7 @@ fn ml_ready() -> bool {
     ok
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+pub fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).expect("read dir").flatten() {
         let target = to.join(entry.file_name());
         if entry.path().is_dir() {
@@ -42,7 +42,7 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-fn component<'a>(record: &'a Value, name: &str) -> &'a Value {
+pub fn component<'a>(record: &'a Value, name: &str) -> &'a Value {
     record["components"]
         .as_array()
         .expect("components")

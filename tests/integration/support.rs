@@ -125,11 +125,17 @@ pub fn timestamp(value: &Value) -> f64 {
 /// Runs `pipewright run REPO --format json` with a fresh data dir and the given extra arguments.
 pub fn run_build(repo: &Path, args: &[&str]) -> RunResult {
     let data = tempfile::tempdir().expect("tempdir");
+    let (output, record) = run_build_in(repo, data.path(), args);
+    RunResult { output, record, data }
+}
+
+/// Runs `pipewright run REPO --format json` with the data directory `data` (shared between builds).
+pub fn run_build_in(repo: &Path, data: &Path, args: &[&str]) -> (Output, Value) {
     let output = pipewright()
         .arg("run")
         .arg(repo)
         .args(["--format", "json", "--pull", "never", "--data-dir"])
-        .arg(data.path())
+        .arg(data)
         .args(args)
         .output()
         .expect("pipewright runs");
@@ -141,7 +147,7 @@ pub fn run_build(repo: &Path, args: &[&str]) -> RunResult {
             String::from_utf8_lossy(&output.stderr)
         )
     });
-    RunResult { output, record, data }
+    (output, record)
 }
 
 /// True when Docker tests can run. Without an engine they are skipped loudly, unless
