@@ -347,14 +347,6 @@ impl Promoter {
         let tags = [env.clone(), format!("{env}-{sha}")];
         let mut tagged = Vec::new();
         let mut digests = ReleaseDigests::default();
-        let partial = |tagged: &[Tagged], message: String| {
-            if tagged.is_empty() {
-                message
-            } else {
-                let done: Vec<&str> = tagged.iter().map(|t| t.reference.as_str()).collect();
-                format!("{message} (already moved: {})", done.join(", "))
-            }
-        };
         let mut docker = None;
         for c in &record.components {
             if c.status != Status::Success || c.digest.is_empty() {
@@ -368,10 +360,11 @@ impl Promoter {
                         .registry
                         .copy(&format!("{repository}@{}", c.digest), &reference)
                         .await
-                        .map_err(|e| partial(&tagged, format!("cannot tag `{reference}`: {e}")))?;
+                        .map_err(|e| partial(&tagged, &[], format!("cannot tag `{reference}`: {e}")))?;
                     if digest != c.digest {
                         return Err(partial(
                             &tagged,
+                            &[],
                             format!("`{reference}` came out as {digest}, not the build's {}", c.digest),
                         ));
                     }
@@ -383,7 +376,7 @@ impl Promoter {
                     engine
                         .tag(&c.digest, repository, tag)
                         .await
-                        .map_err(|e| partial(&tagged, format!("cannot tag `{reference}`: {e}")))?;
+                        .map_err(|e| partial(&tagged, &[], format!("cannot tag `{reference}`: {e}")))?;
                 }
                 (self.progress)(format!("tagged {reference} = {}", c.digest));
                 tagged.push(Tagged { what: c.name.clone(), reference, digest: c.digest.clone() });
@@ -403,9 +396,9 @@ impl Promoter {
                     .registry
                     .copy(&upload.uri, &reference)
                     .await
-                    .map_err(|e| partial(&tagged, format!("cannot tag `{reference}`: {e}")))?;
+                    .map_err(|e| partial(&tagged, &[], format!("cannot tag `{reference}`: {e}")))?;
                 if copied != digest {
-                    return Err(partial(&tagged, format!("`{reference}` came out as {copied}, not {digest}")));
+                    return Err(partial(&tagged, &[], format!("`{reference}` came out as {copied}, not {digest}")));
                 }
                 (self.progress)(format!("tagged {reference} = {digest}"));
                 tagged.push(Tagged { what: "spec".into(), reference, digest: digest.to_string() });
@@ -425,7 +418,7 @@ impl Promoter {
         let blob = self.store.spec_blob(&pipeline.name, &pipeline.spec_digest);
         let bytes = tokio::fs::read(&blob)
             .await
-            .map_err(|e| partial(&tagged, format!("cannot read the build's spec `{}`: {e}", blob.display())))?;
+            .map_err(|e| partial(&tagged, &[], format!("cannot read the build's spec `{}`: {e}", blob.display())))?;
         let publication = Publication {
             pipeline: pipeline.name.clone(),
             bytes,
@@ -443,7 +436,8 @@ impl Promoter {
             .into(),
         };
         for destination in destinations {
-            let upload = publish(destination, &publication, &self.registry).await.map_err(|e| partial(&tagged, e))?;
+            let upload =
+                publish(destination, &publication, &self.registry).await.map_err(|e| partial(&tagged, &uploads, e))?;
             (self.progress)(format!("uploaded {} {} {}", upload.destination, upload.uri, upload.version));
             if upload.destination == "oci"
                 && let Some((repository, digest)) = upload.uri.rsplit_once('@')
@@ -522,6 +516,13 @@ impl Promoter {
         self.store.save(&record)?;
         Ok(())
     }
+}
+
+/// A failure part way, with what had already moved (a retry moves it all again).
+fn partial(tagged: &[Tagged], uploads: &[UploadRecord], message: String) -> String {
+    let done: Vec<&str> =
+        tagged.iter().map(|t| t.reference.as_str()).chain(uploads.iter().map(|u| u.uri.as_str())).collect();
+    if done.is_empty() { message } else { format!("{message} (already moved: {})", done.join(", ")) }
 }
 
 /// Who `auto: true` promotions are recorded as.

@@ -355,3 +355,37 @@ fn the_example_goes_from_dev_to_prod_behind_its_gates() {
         assert!(history.iter().any(|h| h.starts_with(expected)), "no `{expected}` in:\n{}", history.join("\n"));
     }
 }
+
+#[test]
+fn components_kept_in_the_engine_are_tagged_there() {
+    if !docker_ready() {
+        return;
+    }
+    let name = format!("pw-local-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let mut cleanup = Cleanup { prefix: format!("{REGISTRY}/{name}-nothing-pushed"), builds: Vec::new() };
+    let mut repo = GitRepo::new();
+    repo.write(
+        "cloudbuild.yaml",
+        &format!(
+            "steps: [{{name: '{BUSYBOX}', args: ['true']}}]\ncomponents:\n  items: [{{name: {name}, context: comp}}]\nenvironments: [{{name: qa}}]\n"
+        ),
+    )
+    .write("comp/Dockerfile", &format!("FROM {BUSYBOX}\nCOPY hello.txt /hello.txt\n"))
+    .write("comp/hello.txt", "hello\n");
+    let sha = repo.commit("a component without a registry");
+    let data = tempfile::tempdir().expect("tempdir");
+    let (out, record) = run_build_in(repo.path(), data.path(), &[]);
+    cleanup.builds.push(id(&record));
+    assert_eq!(record["status"], "SUCCESS", "{}", String::from_utf8_lossy(&out.stderr));
+    let built = record["components"][0]["digest"].as_str().expect("image id").to_string();
+    assert_eq!(record["components"][0]["pushed"], false);
+
+    ok(&pw(data.path(), "carol", &["promote", &id(&record), "--to", "qa"]));
+    for tag in ["qa".to_string(), format!("qa-{sha}")] {
+        let inspect = std::process::Command::new("docker")
+            .args(["image", "inspect", "--format", "{{.Id}}", &format!("{name}:{tag}")])
+            .output()
+            .expect("docker");
+        assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), built, "{name}:{tag}");
+    }
+}

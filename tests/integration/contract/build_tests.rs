@@ -98,3 +98,65 @@ fn build_upload_contract_kfp_and_artifact_registry() {
         assert_eq!(request.header("authorization"), Some("Bearer kfp-t0ken"), "{}", request.line());
     }
 }
+
+/// Promotion to an environment with its own destinations and run: the promoted build's spec, byte for
+/// byte, becomes KFP version `prod-<sha>` and Artifact Registry tags `prod` / `prod-<sha>`, and the
+/// environment's run is created on the fake Kubeflow Pipelines and followed to its end.
+#[test]
+fn promotion_contract_kfp_and_artifact_registry() {
+    if !docker_ready() {
+        return;
+    }
+    let kfp = FakeKfp::start();
+    kfp.script_runs(&["RUNNING", "SUCCEEDED"]);
+    let registry = FakeArtifactRegistry::start();
+    registry.expect_token("google-t0ken");
+    let spec = demo_ir(BUSYBOX);
+    let config = [
+        format!("steps: [{{name: '{BUSYBOX}', args: ['true']}}]"),
+        "pipeline: {name: demo-ci, spec: pipeline.yaml}".into(),
+        "environments:".into(),
+        "- name: prod".into(),
+        "  upload:".into(),
+        format!("  - kfp: {{host: '{}', pipeline: demo-ci}}", kfp.url()),
+        format!("  - artifactRegistry: '{}'", registry.repository_url()),
+        format!("  run: {{backend: kfp, host: '{}', parameters: {{greeting: prod}}}}", kfp.url()),
+    ]
+    .join("\n");
+    let mut repo = GitRepo::new();
+    repo.write("cloudbuild.yaml", &config).write("pipeline.yaml", &spec);
+    let sha = repo.commit("a pipeline with a prod environment");
+    let r = run_build_with_env(repo.path(), &[]);
+    assert_eq!(r.status(), "SUCCESS", "{}", r.stderr());
+    assert!(kfp.lines().is_empty(), "the build itself uploads nothing to KFP");
+
+    let out = pipewright()
+        .args(["promote", r.record["id"].as_str().expect("id"), "--to", "prod", "--format", "json", "--data-dir"])
+        .arg(r.data.path())
+        .env("PIPEWRIGHT_USER", "carol")
+        .env("PIPEWRIGHT_POLL_MS", "10")
+        .env("PIPEWRIGHT_GOOGLE_TOKEN", "google-t0ken")
+        .env_remove("PIPEWRIGHT_KFP_TOKEN")
+        .output()
+        .expect("pipewright runs");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let promotion: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    kfp.assert_no_violations();
+    registry.assert_no_violations();
+
+    let name = format!("prod-{sha}");
+    let pipeline_id = kfp.pipeline("demo-ci").expect("the pipeline")["pipeline_id"].as_str().expect("id").to_string();
+    let version = kfp.versions(&pipeline_id).into_iter().find(|v| v["name"] == name.as_str()).expect("prod version");
+    let version_id = version["pipeline_version_id"].as_str().expect("an id");
+    assert_eq!(kfp.spec(version_id).as_deref(), Some(spec.as_bytes()));
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(spec.as_bytes())));
+    let package = registry.package("demo-ci").expect("the package");
+    assert_eq!((package.tags.get("prod"), package.tags.get(&name)), (Some(&digest), Some(&digest)));
+
+    let run = &promotion["run"];
+    assert_eq!(run["backend"], "kfp");
+    assert_eq!(run["state"], "SUCCEEDED", "{promotion:#}");
+    let created = kfp.run(run["id"].as_str().expect("run id")).expect("the run exists on KFP");
+    assert_eq!(created["runtime_config"]["parameters"]["greeting"], "prod");
+    assert_eq!(promotion["release"]["digests"]["spec"], digest.as_str());
+}
