@@ -17,6 +17,7 @@ pub mod record;
 pub mod registry;
 pub mod runner;
 pub mod secrets;
+pub mod server;
 pub mod source;
 pub mod store;
 pub mod subst;

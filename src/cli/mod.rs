@@ -53,6 +53,8 @@ enum Command {
     Rollback(promote::RollbackArgs),
     /// What is in each environment (and, with `--history`, who put it there, when and why)
     Envs(promote::EnvsArgs),
+    /// Run the build server: webhooks, queue, API and dashboard
+    Serve(ServeArgs),
     /// Print the version
     Version,
 }
@@ -196,6 +198,20 @@ struct RunPipelineArgs {
 }
 
 #[derive(Args, Debug)]
+struct ServeArgs {
+    /// The server's config file (listen address, repositories, tokens, secrets)
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Data directory [default: the config's `dataDir`, else $PIPEWRIGHT_DATA_DIR, else
+    /// ~/.local/share/pipewright]
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Listen here instead of the config's `listen`
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Args, Debug)]
 struct ValidateArgs {
     /// Build file to check (default: the first of pipewright.yaml, .pipewright.yaml, cloudbuild.yaml,
     /// cloudbuild.json in the current directory)
@@ -217,25 +233,14 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Validate(args) => validate(args),
-        Command::RunPipeline(args) => match tokio::runtime::Runtime::new() {
-            Ok(rt) => rt.block_on(run_pipeline(args)),
-            Err(e) => fatal(&format!("cannot start the async runtime: {e}"), None),
-        },
-        Command::Rewrite(args) => match tokio::runtime::Runtime::new() {
-            Ok(rt) => rt.block_on(rewrite(args)),
-            Err(e) => fatal(&format!("cannot start the async runtime: {e}"), None),
-        },
+        Command::RunPipeline(args) => block_on(run_pipeline(args)),
+        Command::Rewrite(args) => block_on(rewrite(args)),
         Command::Promote(args) => block_on(promote::promote(args)),
         Command::Approve(args) => block_on(promote::approve(args)),
         Command::Rollback(args) => block_on(promote::rollback(args)),
         Command::Envs(args) => block_on(promote::envs(args)),
-        Command::Run(args) => {
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => return fatal(&format!("cannot start the async runtime: {e}"), None),
-            };
-            runtime.block_on(run(args))
-        }
+        Command::Run(args) => block_on(run(args)),
+        Command::Serve(args) => block_on(serve(args)),
     }
 }
 
@@ -438,6 +443,30 @@ async fn run_pipeline(args: RunPipelineArgs) -> ExitCode {
                 }
             }
         }
+        Err(e) => fatal(&crate::error_chain(&e), None),
+    }
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let label = args.config.display().to_string();
+    let bytes = match std::fs::read(&args.config) {
+        Ok(bytes) => bytes,
+        Err(e) => return fatal(&format!("cannot read `{label}`: {e}"), None),
+    };
+    let mut config = match crate::server::config::load(&label, &bytes) {
+        Ok(config) => config,
+        Err(diagnostics) => {
+            let printer = Printer::stderr();
+            printer.plain(&diagnostics.to_string());
+            return fatal(&format!("{label}: the server config has problems"), None);
+        }
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let data_dir = args.data_dir.or_else(|| config.data_dir.clone()).unwrap_or_else(Store::default_root);
+    match crate::server::serve(config, data_dir).await {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => fatal(&crate::error_chain(&e), None),
     }
 }

@@ -11,7 +11,7 @@ mod model;
 mod validate;
 
 pub use crate::yaml::Pos;
-pub use decode::{Decoder, Spanned, Str, closest, parse_duration};
+pub use decode::{Decoder, MapReader, Spanned, Str, closest, parse_duration};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use extensions::Extensions;
 pub use model::{AvailableSecrets, BuildConfig, Options, Step, SubstitutionOption, Volume};

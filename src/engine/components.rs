@@ -30,11 +30,11 @@ impl Phases<'_> {
         const CHECKS_AT_ONCE: usize = 32;
         let plan = &self.run.plan;
         let builds = tokio::sync::Semaphore::new(self.run.request.jobs.max(1));
+        // The futures are made before the stream: a closure inside the stream would make this future
+        // not `Send` (rustc's higher-ranked lifetime limitation), and the server spawns builds.
+        let checks: Vec<_> = plan.components.iter().map(|c| self.component(c, &builds)).collect();
         let results: Vec<Result<ComponentRecord, PhaseError>> =
-            futures_util::stream::iter(plan.components.iter().map(|c| self.component(c, &builds)))
-                .buffered(CHECKS_AT_ONCE)
-                .collect()
-                .await;
+            futures_util::stream::iter(checks).buffered(CHECKS_AT_ONCE).collect().await;
         let mut records = Vec::new();
         let mut errors = Vec::new();
         for result in results {

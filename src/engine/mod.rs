@@ -123,6 +123,34 @@ pub struct BuildRequest {
     pub stop_grace: Duration,
     /// How many component images build at once.
     pub jobs: usize,
+    /// The build's id, when the caller assigned one (the server's queue); else a new one.
+    pub build_id: Option<String>,
+    /// What the build is of, when the checkout cannot tell: the server clones from its mirror, but the
+    /// build is of the forge's repository and of the branch the event named.
+    pub origin: Option<Origin>,
+    /// How the build was triggered (recorded; `trigger_name` also sets `$TRIGGER_NAME`).
+    pub trigger: Option<crate::record::TriggerRecord>,
+    pub pull_request: Option<plan::PullRequest>,
+}
+
+/// Facts about the source that override what the checkout found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Origin {
+    pub url: String,
+    pub repo_full_name: String,
+    pub branch: Option<String>,
+    pub tag: Option<String>,
+}
+
+impl Origin {
+    fn apply(&self, source: &mut Source) {
+        source.url = self.url.clone();
+        source.repo_full_name = self.repo_full_name.clone();
+        source.repo_name = self.repo_full_name.rsplit('/').next().unwrap_or_default().to_string();
+        source.branch = self.branch.clone();
+        source.tag = self.tag.clone();
+    }
 }
 
 impl BuildRequest {
@@ -137,6 +165,10 @@ impl BuildRequest {
             keep_workspace: false,
             stop_grace: Duration::from_secs(5),
             jobs: 2,
+            build_id: None,
+            origin: None,
+            trigger: None,
+            pull_request: None,
         }
     }
 }
@@ -181,7 +213,7 @@ impl Engine {
         events: mpsc::UnboundedSender<Event>,
         cancel: CancellationToken,
     ) -> Result<Build, Rejected> {
-        let build_id = uuid::Uuid::new_v4().to_string();
+        let build_id = request.build_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         self.store.create(&build_id)?;
         let work = self.store.work_dir(&build_id);
         let result = self.run_in(&build_id, &work, request, events, cancel).await;
@@ -210,9 +242,12 @@ impl Engine {
         let checkout = work.join("checkout");
         let spec = request.source.clone();
         let dest = checkout.clone();
-        let source = tokio::task::spawn_blocking(move || source::checkout(&spec, &dest)).await.map_err(|e| {
+        let mut source = tokio::task::spawn_blocking(move || source::checkout(&spec, &dest)).await.map_err(|e| {
             Rejected::Io { path: checkout.display().to_string(), source: std::io::Error::other(e.to_string()) }
         })??;
+        if let Some(origin) = &request.origin {
+            origin.apply(&mut source);
+        }
         let mut fetch = fetch;
         fetch.end_time = Some(Timestamp::now());
         record.timing.insert("FETCHSOURCE".into(), fetch);
@@ -230,13 +265,14 @@ impl Engine {
             source: source.clone(),
             config_path: config_path.clone(),
             overrides: request.overrides.clone(),
-            trigger_name: None,
-            pull_request: None,
+            trigger_name: request.trigger.as_ref().and_then(|t| t.name.clone()),
+            pull_request: request.pull_request.clone(),
         };
         let plan = plan::plan(&label, &loaded.config, &context).map_err(Rejected::Config)?;
         let secrets = SecretValues::resolve(plan.secret_names.iter(), &request.secrets).map_err(Rejected::Secrets)?;
 
         fill_record(&mut record, &plan, &source, &config_path);
+        record.trigger = request.trigger.clone();
         for warning in loaded.warnings.warnings() {
             let text = warning.render(&loaded.warnings.file);
             record.warnings.push(Warning { text: text.clone(), priority: "INFO".into() });

@@ -159,9 +159,11 @@ impl Promoter {
     pub async fn auto(&self, build: &Build) -> Vec<(String, Result<Promotion, PromoteError>)> {
         let actor = Actor { name: AUTO_ACTOR.into(), comment: "auto: true".into() };
         let mut results = Vec::new();
-        for env in build.environments.iter().filter(|e| e.auto) {
-            let result = self.promote(&build.id, &env.name, &actor, Action::Auto).await;
-            results.push((env.name.clone(), result));
+        // Names first: an iterator adapter held across an await makes the future not `Send`.
+        let names: Vec<String> = build.environments.iter().filter(|e| e.auto).map(|e| e.name.clone()).collect();
+        for name in names {
+            let result = self.promote(&build.id, &name, &actor, Action::Auto).await;
+            results.push((name, result));
         }
         results
     }
@@ -388,7 +390,8 @@ impl Promoter {
             return Ok((tagged, Vec::new(), digests));
         };
         digests.spec = pipeline.spec_digest.clone();
-        for upload in pipeline.uploads.iter().filter(|u| u.destination == "oci") {
+        let oci: Vec<&UploadRecord> = pipeline.uploads.iter().filter(|u| u.destination == "oci").collect();
+        for upload in oci {
             let Some((repository, digest)) = upload.uri.rsplit_once('@') else { continue };
             for tag in &tags {
                 let reference = format!("{repository}:{tag}");

@@ -4,6 +4,7 @@
 //! are not built. gix does the work (shallow, by revision); nothing here talks to Docker. gix is blocking,
 //! so callers run [`checkout`] on a blocking thread.
 
+pub mod mirror;
 mod workspace;
 
 use std::path::{Path, PathBuf};

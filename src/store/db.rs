@@ -1,5 +1,6 @@
 //! The database in the data directory (`<data>/pipewright.db`, SQLite in WAL mode): environments,
-//! approvals and the append-only audit log. The only place with SQL.
+//! approvals and the append-only audit log here; the server's deliveries and queue in `queue`. The
+//! store is the only place with SQL.
 //!
 //! Migrations are embedded SQL applied in order and recorded in `schema_migrations`, so a newer
 //! pipewright upgrades an older data directory in place.
@@ -13,7 +14,8 @@ use sqlx::{Row, SqliteConnection};
 
 use crate::record::Timestamp;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_promotion.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("migrations/0001_promotion.sql")), (2, include_str!("migrations/0002_server.sql"))];
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -113,6 +115,9 @@ impl Database {
             .map_err(|source| DbError::Open { path: label.clone(), source })?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // In WAL mode NORMAL survives a killed process (what the server must survive); only a power
+            // loss may drop the last transactions.
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(30))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
@@ -123,6 +128,10 @@ impl Database {
         let db = Database { pool };
         db.migrate().await?;
         Ok(db)
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     async fn migrate(&self) -> Result<(), DbError> {

@@ -12,6 +12,7 @@
 //! Records are written to a temporary file and renamed, so a crash never leaves half a record.
 
 pub mod db;
+pub mod queue;
 
 use std::path::{Path, PathBuf};
 

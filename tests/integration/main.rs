@@ -11,6 +11,7 @@ mod phases;
 mod promote;
 mod registry;
 mod runner;
+mod server;
 mod source;
 mod steps;
 mod support;

@@ -1,0 +1,559 @@
+//! The JSON API (SPEC §12), modelled on Cloud Build's REST methods:
+//!
+//! | method | path |
+//! | --- | --- |
+//! | list | `GET /v1/projects/{project}/builds?status=&repository=&ref=&trigger=&commit=&pageSize=&pageToken=` |
+//! | create (manual run) | `POST /v1/projects/{project}/builds` `{repository, branch \| tag \| commitSha, substitutions, trigger}` |
+//! | get | `GET /v1/projects/{project}/builds/{id}` |
+//! | cancel, retry | `POST /v1/projects/{project}/builds/{id}:cancel`, `…:retry` |
+//! | approve, promote | `POST /v1/projects/{project}/builds/{id}:approve`, `…:promote` `{environment, comment}` |
+//! | logs | `GET /v1/projects/{project}/builds/{id}/logs` (`?follow=true`: Server-Sent Events) |
+//! | environments | `GET /v1/environments`, `GET /v1/environments/{env}/history`, `POST /v1/environments/{env}:rollback` |
+//!
+//! Anything that changes state needs `Authorization: Bearer <token>`; the token's name is who acts (in
+//! approvals and the audit log). Reads need it too unless `publicReads`. Errors are Google-style:
+//! `{"error": {"code": 409, "status": "FAILED_PRECONDITION", "message": "…", "details": […]}}`.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State as AxumState};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::jobs::BuildJob;
+use super::{State, scheduler};
+use crate::promote::{Action, Actor, PromoteError, Promoter};
+use crate::record::{Build, Status};
+use crate::source::mirror::Mirror;
+use crate::store::queue::{BuildFilter, Cancelled, NewBuild, QueuedBuild};
+use crate::trigger::{self, Decision, Event, GitRef, Kind, Repo};
+
+pub fn routes() -> axum::Router<Arc<State>> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/v1/projects/{project}/builds", get(list).post(create))
+        .route("/v1/projects/{project}/builds/{name}", get(get_build).post(build_action))
+        .route("/v1/projects/{project}/builds/{id}/logs", get(logs))
+        .route("/v1/environments", get(environments))
+        .route("/v1/environments/{name}", post(environment_action))
+        .route("/v1/environments/{env}/history", get(history))
+}
+
+/// An API error: HTTP code, Google's status name, a message, and the refusals or problems behind it.
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: StatusCode,
+    pub message: String,
+    pub details: Vec<Value>,
+}
+
+impl ApiError {
+    pub fn new(code: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError { code, message: message.into(), details: Vec::new() }
+    }
+
+    fn status_name(&self) -> &'static str {
+        match self.code {
+            StatusCode::BAD_REQUEST => "INVALID_ARGUMENT",
+            StatusCode::UNAUTHORIZED => "UNAUTHENTICATED",
+            StatusCode::FORBIDDEN => "PERMISSION_DENIED",
+            StatusCode::NOT_FOUND => "NOT_FOUND",
+            StatusCode::CONFLICT => "FAILED_PRECONDITION",
+            StatusCode::BAD_GATEWAY => "UNAVAILABLE",
+            _ => "INTERNAL",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {
+            "code": self.code.as_u16(),
+            "status": self.status_name(),
+            "message": self.message,
+            "details": self.details,
+        }});
+        (self.code, Json(body)).into_response()
+    }
+}
+
+fn internal(e: impl std::error::Error) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, crate::error_chain(&e))
+}
+
+impl From<PromoteError> for ApiError {
+    fn from(e: PromoteError) -> ApiError {
+        let code = match &e {
+            PromoteError::Refused { .. } | PromoteError::NothingToRollBack { .. } => StatusCode::CONFLICT,
+            PromoteError::UnknownEnvironment { .. } => StatusCode::BAD_REQUEST,
+            PromoteError::Store(crate::store::StoreError::UnknownBuild(_)) => StatusCode::NOT_FOUND,
+            PromoteError::Store(crate::store::StoreError::AmbiguousBuild { .. }) => StatusCode::BAD_REQUEST,
+            PromoteError::Failed { .. } => StatusCode::BAD_GATEWAY,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let details = e.refusals().iter().map(|r| json!({"rule": r.rule, "detail": r.detail})).collect();
+        ApiError { code, message: crate::error_chain(&e), details }
+    }
+}
+
+/// The bearer token of a request: the `Authorization` header, or the dashboard's cookie.
+fn token(headers: &HeaderMap) -> Option<String> {
+    if let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok())
+        && let Some(token) = value.strip_prefix("Bearer ")
+    {
+        return Some(token.trim().to_string());
+    }
+    let cookies = headers.get_all("cookie").iter().filter_map(|v| v.to_str().ok());
+    cookies.flat_map(|c| c.split(';')).find_map(|c| c.trim().strip_prefix("pipewright_token=").map(str::to_string))
+}
+
+/// Who is asking to change something.
+pub fn actor(state: &State, headers: &HeaderMap) -> Result<String, ApiError> {
+    let Some(token) = token(headers) else {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "this needs `Authorization: Bearer <token>`"));
+    };
+    state.identify(&token).ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "the token is not valid"))
+}
+
+/// Checks that reading is allowed.
+pub fn reader(state: &State, headers: &HeaderMap) -> Result<(), ApiError> {
+    if state.config.public_reads { Ok(()) } else { actor(state, headers).map(drop) }
+}
+
+fn check_project(state: &State, project: &str) -> Result<(), ApiError> {
+    if project == state.config.project {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no project `{project}` here (this server's is `{}`)", state.config.project),
+    ))
+}
+
+/// A build as the API shows it: its record, or (before the record exists) one made from its queue row,
+/// with `queue` telling where it is in the server's queue.
+pub fn build_view(state: &State, row: &QueuedBuild) -> Value {
+    let record = state.store.load(&row.build_id).unwrap_or_else(|_| {
+        let job: BuildJob = serde_json::from_str(&row.request).unwrap_or_default();
+        let status = serde_json::from_value(Value::String(row.status.clone())).unwrap_or(Status::Queued);
+        let mut build = job.decided_record(&row.build_id, &state.config.project, status, "");
+        build.finish_time = None;
+        build
+    });
+    let mut value = serde_json::to_value(&record).unwrap_or_default();
+    // The queue knows an end first when the build never ran to write it (cancelled while queued).
+    if !record.status.is_terminal() && row.state == "done" {
+        value["status"] = json!(row.status);
+    }
+    value["queue"] = json!({"state": row.state, "seq": row.seq, "group": row.concurrency_group});
+    value
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    status: Option<String>,
+    repository: Option<String>,
+    #[serde(rename = "ref")]
+    ref_name: Option<String>,
+    trigger: Option<String>,
+    commit: Option<String>,
+    page_size: Option<i64>,
+    page_token: Option<String>,
+}
+
+async fn list(
+    AxumState(state): AxumState<Arc<State>>,
+    Path(project): Path<String>,
+    Query(q): Query<ListQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    reader(&state, &headers)?;
+    check_project(&state, &project)?;
+    let limit = q.page_size.unwrap_or(50).clamp(1, 500);
+    let before_seq = match q.page_token.as_deref() {
+        Some(t) => Some(t.parse::<i64>().map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "bad pageToken"))?),
+        None => None,
+    };
+    let filter = BuildFilter {
+        status: q.status,
+        repository: q.repository,
+        ref_name: q.ref_name,
+        trigger_name: q.trigger,
+        commit_sha: q.commit,
+        limit,
+        before_seq,
+    };
+    let rows = state.db.list_builds(&filter).await.map_err(internal)?;
+    let next = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.seq.to_string())).flatten();
+    let builds: Vec<Value> = rows.iter().map(|r| build_view(&state, r)).collect();
+    Ok(Json(json!({"builds": builds, "nextPageToken": next})))
+}
+
+async fn get_build(
+    AxumState(state): AxumState<Arc<State>>,
+    Path((project, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    reader(&state, &headers)?;
+    check_project(&state, &project)?;
+    Ok(Json(build_view(&state, &row(&state, &name).await?)))
+}
+
+async fn row(state: &State, build_id: &str) -> Result<QueuedBuild, ApiError> {
+    state
+        .db
+        .queued_build(build_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no build `{build_id}`")))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PromoteBody {
+    pub environment: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+async fn build_action(
+    AxumState(state): AxumState<Arc<State>>,
+    Path((project, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Option<Json<PromoteBody>>,
+) -> Result<Json<Value>, ApiError> {
+    check_project(&state, &project)?;
+    let who = actor(&state, &headers)?;
+    let Some((id, action)) = name.rsplit_once(':') else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no method `{name}`; use `{name}:cancel`, …")));
+    };
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    match action {
+        "cancel" => cancel(&state, id, &who).await.map(Json),
+        "retry" => retry(&state, id, &who).await.map(Json),
+        "approve" => approve(&state, id, &body, &who).await.map(Json),
+        "promote" => promote(&state, id, &body, &who).await.map(Json),
+        other => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no method `{other}`; builds have cancel, retry, approve and promote"),
+        )),
+    }
+}
+
+pub async fn cancel(state: &Arc<State>, build_id: &str, who: &str) -> Result<Value, ApiError> {
+    let row = row(state, build_id).await?;
+    match scheduler::cancel(state, &row.build_id, &format!("cancelled by {who}")).await {
+        Some(Cancelled::Done) => {
+            Err(ApiError::new(StatusCode::CONFLICT, format!("build {build_id} has already ended ({})", row.status)))
+        }
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, format!("no build `{build_id}`"))),
+        Some(_) => Ok(build_view(state, &row_after(state, &row).await)),
+    }
+}
+
+async fn row_after(state: &State, row: &QueuedBuild) -> QueuedBuild {
+    state.db.queued_build(&row.build_id).await.ok().flatten().unwrap_or_else(|| row.clone())
+}
+
+pub async fn retry(state: &Arc<State>, build_id: &str, who: &str) -> Result<Value, ApiError> {
+    let old = row(state, build_id).await?;
+    let mut job: BuildJob = serde_json::from_str(&old.request).map_err(internal)?;
+    job.trigger.reason = format!("retry of build {build_id} by {who}");
+    job.trigger.decision = "build".into();
+    enqueue(state, job, old.concurrency_group.clone().map(|g| (g, false))).await
+}
+
+async fn enqueue(state: &Arc<State>, job: BuildJob, group: Option<(String, bool)>) -> Result<Value, ApiError> {
+    let build_id = uuid::Uuid::new_v4().to_string();
+    let new = NewBuild {
+        build_id: build_id.clone(),
+        repository: job.repository.clone(),
+        request: serde_json::to_string(&job).map_err(internal)?,
+        concurrency_group: group.as_ref().map(|(g, _)| g.clone()),
+        trigger_name: job.trigger.name.clone().unwrap_or_default(),
+        ref_name: job.ref_name(),
+        commit_sha: job.commit_sha.clone(),
+        delivery_id: None,
+        status: Status::Queued.as_str().into(),
+    };
+    state.db.enqueue(&new).await.map_err(internal)?;
+    scheduler::accepted(state, &build_id, &job, Status::Queued, "", group).await;
+    Ok(build_view(state, &row(state, &build_id).await?))
+}
+
+fn promoter(state: &State) -> Promoter {
+    Promoter::new(state.store.clone(), state.db.clone(), state.registry.clone())
+}
+
+pub async fn approve(state: &Arc<State>, build_id: &str, body: &PromoteBody, who: &str) -> Result<Value, ApiError> {
+    row(state, build_id).await?;
+    let actor = Actor { name: who.to_string(), comment: body.comment.clone() };
+    let approved = promoter(state).approve(build_id, &body.environment, &actor).await?;
+    Ok(json!({"approvals": approved.approvals, "required": approved.required}))
+}
+
+pub async fn promote(state: &Arc<State>, build_id: &str, body: &PromoteBody, who: &str) -> Result<Value, ApiError> {
+    row(state, build_id).await?;
+    let actor = Actor { name: who.to_string(), comment: body.comment.clone() };
+    let promotion = promoter(state).promote(build_id, &body.environment, &actor, Action::Promote).await?;
+    Ok(json!({
+        "release": promotion.release,
+        "unchanged": promotion.unchanged,
+        "tagged": promotion.tagged.iter().map(|t| json!({"what": t.what, "reference": t.reference, "digest": t.digest})).collect::<Vec<_>>(),
+        "uploads": promotion.uploads,
+        "run": promotion.run,
+    }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateBody {
+    pub repository: String,
+    pub branch: Option<String>,
+    pub tag: Option<String>,
+    pub commit_sha: Option<String>,
+    #[serde(default)]
+    pub substitutions: BTreeMap<String, String>,
+    /// Run this trigger only (its substitutions and concurrency apply).
+    pub trigger: Option<String>,
+}
+
+async fn create(
+    AxumState(state): AxumState<Arc<State>>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<CreateBody>,
+) -> Result<Json<Value>, ApiError> {
+    check_project(&state, &project)?;
+    let who = actor(&state, &headers)?;
+    manual_run(&state, &body, &who).await.map(Json)
+}
+
+/// A manual run: the named branch, tag or commit of a configured repository, through the build file's
+/// triggers as a `manual` event (SPEC §10); a file without triggers just builds.
+pub async fn manual_run(state: &Arc<State>, body: &CreateBody, who: &str) -> Result<Value, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
+    let repo = state
+        .config
+        .repository(&body.repository)
+        .cloned()
+        .ok_or_else(|| bad(format!("`{}` is not a repository of this server", body.repository)))?;
+    let (git_ref, rev) = match (&body.branch, &body.tag, &body.commit_sha) {
+        (Some(b), None, sha) => (GitRef::Branch(b.clone()), sha.clone().unwrap_or_else(|| format!("refs/heads/{b}"))),
+        (None, Some(t), sha) => (GitRef::Tag(t.clone()), sha.clone().unwrap_or_else(|| format!("refs/tags/{t}"))),
+        _ => return Err(bad("give `branch` or `tag` (and optionally `commitSha`)".into())),
+    };
+    trigger::GitRef::from_full(&format!("refs/heads/{}", git_ref.name())).map_err(bad)?;
+    let mirror = {
+        let (root, url) = (state.mirrors(), repo.url.clone());
+        tokio::task::spawn_blocking(move || -> Result<Mirror, String> {
+            let mirror = Mirror::open(&root, &url).map_err(|e| crate::error_chain(&e))?;
+            mirror.fetch().map_err(|e| crate::error_chain(&e))?;
+            Ok(mirror)
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, format!("cannot fetch `{}`: {e}", repo.url)))?
+    };
+    let mirror = Arc::new(mirror);
+    let sha = mirror
+        .resolve(&rev)
+        .map_err(internal)?
+        .ok_or_else(|| bad(format!("`{rev}` is not a commit of `{}`", repo.name)))?;
+    let (path, bytes) = super::intake::read_build_file(&mirror, &sha, repo.config.as_deref())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?
+        .ok_or_else(|| bad(format!("commit {sha} has no build file")))?;
+    let loaded = crate::config::load(&path, &bytes, &[]).map_err(|d| {
+        let mut e = bad(format!("`{path}` at {sha} has problems"));
+        e.details = d.errors().map(|x| json!(x.render(&path))).collect();
+        e
+    })?;
+    let event = Event {
+        repo: Repo { full_name: repo.name.clone(), clone_url: repo.url.clone(), default_branch: None },
+        kind: Kind::Manual,
+        git_ref,
+        before: None,
+        after: sha.clone(),
+        base: None,
+        head_message: None,
+        messages: Vec::new(),
+        sender: who.to_string(),
+        delivery: None,
+        created: false,
+        deleted: false,
+        forced: false,
+    };
+    let mut job = super::intake::job_for(&repo, &event);
+    job.config_path = Some(path);
+    job.substitutions.extend(body.substitutions.clone());
+    let triggers: Vec<_> = loaded
+        .config
+        .extensions
+        .triggers
+        .iter()
+        .filter(|t| body.trigger.as_ref().is_none_or(|name| t.name.as_ref().is_some_and(|n| &n.value == name)))
+        .cloned()
+        .collect();
+    if triggers.is_empty() && body.trigger.is_some() {
+        return Err(bad(format!("the build file has no trigger `{}`", body.trigger.clone().unwrap_or_default())));
+    }
+    let mut group = None;
+    if triggers.is_empty() {
+        job.trigger.decision = "build".into();
+        job.trigger.reason = format!("manual run by {who}");
+    } else {
+        match trigger::decide(&triggers, &event, trigger::ChangedFiles::Files(Vec::new()), true) {
+            Decision::Build { trigger, substitutions, concurrency, reason } => {
+                job.trigger.decision = "build".into();
+                job.trigger.reason = format!("{reason} (manual run by {who})");
+                job.trigger.name = Some(trigger);
+                for (k, v) in substitutions {
+                    job.substitutions.entry(k).or_insert(v);
+                }
+                group = concurrency.map(|c| (format!("{}/{}", job.repository, c.group), c.cancel_in_progress));
+            }
+            Decision::Skip { reason, .. } => {
+                return Err(ApiError::new(StatusCode::CONFLICT, format!("no trigger runs this: {reason}")));
+            }
+        }
+    }
+    enqueue(state, job, group).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct LogQuery {
+    #[serde(default)]
+    follow: bool,
+}
+
+async fn logs(
+    AxumState(state): AxumState<Arc<State>>,
+    Path((project, id)): Path<(String, String)>,
+    Query(q): Query<LogQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    reader(&state, &headers)?;
+    check_project(&state, &project)?;
+    let row = row(&state, &id).await?;
+    if q.follow {
+        return Ok(follow(state, row.build_id).into_response());
+    }
+    let text = std::fs::read_to_string(state.store.log_path(&row.build_id)).unwrap_or_default();
+    Ok(([("content-type", "text/plain; charset=utf-8")], text).into_response())
+}
+
+/// The build's log as Server-Sent Events: every line so far, then each new one as the build writes it
+/// (event `line`), then event `end` with the final status once the build has ended.
+pub fn follow(
+    state: Arc<State>,
+    build_id: String,
+) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
+    struct Tail {
+        state: Arc<State>,
+        build_id: String,
+        offset: u64,
+        pending: std::collections::VecDeque<SseEvent>,
+        partial: Vec<u8>,
+        ended: bool,
+    }
+    let tail = Tail { state, build_id, offset: 0, pending: Default::default(), partial: Vec::new(), ended: false };
+    let stream = futures_util::stream::unfold(tail, |mut t| async move {
+        loop {
+            if let Some(event) = t.pending.pop_front() {
+                return Some((Ok(event), t));
+            }
+            if t.ended {
+                return None;
+            }
+            // Read the end state before the file: a line written just before the end is then still read.
+            let done = t.state.db.queued_build(&t.build_id).await.ok().flatten().filter(|r| r.state == "done");
+            let path = t.state.store.log_path(&t.build_id);
+            if let Ok(bytes) = tokio::fs::read(&path).await
+                && (bytes.len() as u64) > t.offset
+            {
+                t.partial.extend_from_slice(&bytes[t.offset as usize..]);
+                t.offset = bytes.len() as u64;
+                while let Some(end) = t.partial.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = t.partial.drain(..=end).collect();
+                    let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+                    t.pending.push_back(SseEvent::default().event("line").data(text));
+                }
+            }
+            if let Some(row) = done {
+                if !t.partial.is_empty() {
+                    let text = String::from_utf8_lossy(&std::mem::take(&mut t.partial)).into_owned();
+                    t.pending.push_back(SseEvent::default().event("line").data(text));
+                }
+                t.pending.push_back(SseEvent::default().event("end").data(row.status));
+                t.ended = true;
+                continue;
+            }
+            if t.pending.is_empty() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn environments(AxumState(state): AxumState<Arc<State>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    reader(&state, &headers)?;
+    let releases = state.db.environments().await.map_err(internal)?;
+    Ok(Json(json!({"environments": releases})))
+}
+
+async fn history(
+    AxumState(state): AxumState<Arc<State>>,
+    Path(env): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    reader(&state, &headers)?;
+    let log = state.db.audit_log(Some(&env)).await.map_err(internal)?;
+    let releases = state.db.releases(&env).await.map_err(internal)?;
+    Ok(Json(json!({"releases": releases, "audit": log})))
+}
+
+#[derive(Deserialize, Default)]
+pub struct CommentBody {
+    #[serde(default)]
+    comment: String,
+}
+
+async fn environment_action(
+    AxumState(state): AxumState<Arc<State>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Option<Json<CommentBody>>,
+) -> Result<Json<Value>, ApiError> {
+    let who = actor(&state, &headers)?;
+    let Some((env, "rollback")) = name.rsplit_once(':') else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no method `{name}`; use `{name}:rollback`")));
+    };
+    let comment = body.map(|Json(b)| b.comment).unwrap_or_default();
+    let promotion = promoter(&state).rollback(env, &Actor { name: who, comment }).await?;
+    Ok(Json(json!({"release": promotion.release})))
+}
+
+/// The builds of the dashboard's list: newest first.
+pub async fn recent(state: &State, limit: i64) -> Result<Vec<(QueuedBuild, Build)>, ApiError> {
+    let rows = state.db.list_builds(&BuildFilter { limit, ..BuildFilter::default() }).await.map_err(internal)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let value = build_view(state, &row);
+            let build =
+                serde_json::from_value(value).unwrap_or_else(|_| Build::new(row.build_id.clone(), String::new()));
+            (row, build)
+        })
+        .collect())
+}

@@ -1,0 +1,398 @@
+//! Webhooks in (SPEC §12): verify the signature over the raw body, parse, keep the delivery, answer
+//! 202; then, off the request path, decide what it asks for (SPEC §10) and enqueue it.
+//!
+//! Answers: 401 for a missing or wrong signature, 413 for a body over the limit, 400 for a body that
+//! does not parse, 200 for a ping and for a delivery already kept (a redelivery), 202 for a kept one
+//! and for one understood and deliberately ignored. Only a kept delivery ever leads to a build.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State as AxumState};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::jobs::{BuildJob, PullRequestJob};
+use super::{State, scheduler};
+use crate::config::{Pos, Spanned};
+use crate::record::{Status, TriggerRecord};
+use crate::source::mirror::Mirror;
+use crate::store::queue::{Delivery, NewBuild};
+use crate::trigger::{self, Decision, Event, Forge, Incoming, Kind};
+
+pub fn routes(state: &Arc<State>) -> axum::Router<Arc<State>> {
+    use axum::routing::post;
+    let limit = DefaultBodyLimit::max(state.config.body_limit);
+    axum::Router::new()
+        .route("/hooks/github", post(|s, h, b| hook(s, Forge::GitHub, h, b)).layer(limit))
+        .route("/hooks/gitlab", post(|s, h, b| hook(s, Forge::GitLab, h, b)).layer(limit))
+        .route("/hooks/gitea", post(|s, h, b| hook(s, Forge::Gitea, h, b)).layer(limit))
+}
+
+fn forge_name(forge: Forge) -> &'static str {
+    match forge {
+        Forge::GitHub => "github",
+        Forge::GitLab => "gitlab",
+        Forge::Gitea => "gitea",
+    }
+}
+
+fn answer(code: StatusCode, body: serde_json::Value) -> Response {
+    (code, Json(body)).into_response()
+}
+
+async fn hook(AxumState(state): AxumState<Arc<State>>, forge: Forge, headers: HeaderMap, body: Bytes) -> Response {
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let m = &state.metrics;
+    // Verify against every repository of this forge that has a secret: the one whose secret matches
+    // is the sender. Nothing is parsed before that.
+    let candidates: Vec<_> = state.config.repositories.iter().filter(|r| r.forge == forge).collect();
+    let mut first_error = None;
+    let mut verified = None;
+    for repo in &candidates {
+        let secret = state.keys.webhooks.get(&repo.name).map(Vec::as_slice).unwrap_or_default();
+        match trigger::verify(forge, secret, &headers, &body) {
+            Ok(()) => {
+                verified = Some(*repo);
+                break;
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let Some(repo) = verified else {
+        m.count_delivery("unauthorized");
+        let message = first_error.map_or_else(
+            || format!("no repository of this server takes {} webhooks", forge_name(forge)),
+            |e| e.to_string(),
+        );
+        return answer(StatusCode::UNAUTHORIZED, json!({"error": message}));
+    };
+    let event = match trigger::parse(forge, &headers, &body) {
+        Ok(Incoming::Ping) => {
+            m.count_delivery("ping");
+            return answer(StatusCode::OK, json!({"pong": true}));
+        }
+        Ok(Incoming::Ignored { kind, reason }) => {
+            m.count_delivery("ignored");
+            return answer(StatusCode::ACCEPTED, json!({"ignored": kind, "reason": reason}));
+        }
+        Ok(Incoming::Event(event)) => event,
+        Err(e) => {
+            m.count_delivery("malformed");
+            return answer(StatusCode::BAD_REQUEST, json!({"error": e.to_string()}));
+        }
+    };
+    // A delivery without an id is identified by its body, so a replay of the same bytes is still one.
+    let id = match &event.delivery {
+        Some(id) => format!("{}:{id}", forge_name(forge)),
+        None => {
+            use sha2::{Digest, Sha256};
+            format!("{}:sha256-{}", forge_name(forge), hex::encode(Sha256::digest(&body)))
+        }
+    };
+    let event_name = headers
+        .iter()
+        .find(|(k, _)| matches!(k.as_str(), "x-github-event" | "x-gitlab-event" | "x-gitea-event"))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let delivery = Delivery {
+        seq: 0,
+        id: id.clone(),
+        forge: forge_name(forge).to_string(),
+        repository: repo.name.clone(),
+        event: event_name,
+        headers,
+        body: body.to_vec(),
+        received_at: crate::store::db::now(),
+        state: String::new(),
+        outcome: String::new(),
+    };
+    match state.db.add_delivery(&delivery).await {
+        Ok(true) => {
+            m.count_delivery("accepted");
+            state.intake.notify_one();
+            answer(StatusCode::ACCEPTED, json!({"delivery": id}))
+        }
+        Ok(false) => {
+            m.count_delivery("duplicate");
+            answer(StatusCode::OK, json!({"delivery": id, "duplicate": true}))
+        }
+        Err(e) => {
+            // Not kept, so not acknowledged: the forge (or a person) can deliver it again.
+            m.count_delivery("error");
+            tracing::error!(error = %crate::error_chain(&e), "cannot keep a delivery");
+            answer(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "the delivery could not be stored; try again"}))
+        }
+    }
+}
+
+/// Decides every kept delivery, in arrival order, until the server stops.
+pub async fn worker(state: Arc<State>) {
+    loop {
+        match state.db.pending_deliveries(16).await {
+            Ok(pending) if !pending.is_empty() => {
+                for delivery in pending {
+                    if let Err(e) = process(&state, &delivery).await {
+                        // Left `received`: tried again on the next round (the database was unavailable).
+                        tracing::error!(delivery = %delivery.id, error = %e, "cannot finish a delivery");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %crate::error_chain(&e), "cannot read pending deliveries"),
+        }
+        tokio::select! {
+            _ = state.intake.notified() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// What a delivery turned into.
+enum Outcome {
+    /// Nothing to do, and why.
+    Ignored(String),
+    /// A build decided: queued, or ended at once (skipped, failed before it could start).
+    Build { job: Box<BuildJob>, status: Status, detail: String, group: Option<(String, bool)> },
+}
+
+async fn process(state: &Arc<State>, delivery: &Delivery) -> Result<(), String> {
+    let outcome = decide(state, delivery).await;
+    match outcome {
+        Outcome::Ignored(reason) => state
+            .db
+            .finish_delivery(&delivery.id, &format!("ignored: {reason}"), None)
+            .await
+            .map_err(|e| crate::error_chain(&e)),
+        Outcome::Build { job, status, detail, group } => {
+            let build_id = uuid::Uuid::new_v4().to_string();
+            let new = NewBuild {
+                build_id: build_id.clone(),
+                repository: job.repository.clone(),
+                request: serde_json::to_string(&job).expect("a job serialises"),
+                concurrency_group: group.as_ref().map(|(g, _)| g.clone()),
+                trigger_name: job.trigger.name.clone().unwrap_or_default(),
+                ref_name: job.ref_name(),
+                commit_sha: job.commit_sha.clone(),
+                delivery_id: Some(delivery.id.clone()),
+                status: status.as_str().to_string(),
+            };
+            let text = format!("build {build_id}: {}", job.trigger.reason);
+            state.db.finish_delivery(&delivery.id, &text, Some(&new)).await.map_err(|e| crate::error_chain(&e))?;
+            scheduler::accepted(state, &build_id, &job, status, &detail, group).await;
+            Ok(())
+        }
+    }
+}
+
+async fn decide(state: &Arc<State>, delivery: &Delivery) -> Outcome {
+    let Some(repo) = state.config.repository(&delivery.repository).cloned() else {
+        return Outcome::Ignored(format!("repository `{}` is no longer configured", delivery.repository));
+    };
+    let forge = match delivery.forge.as_str() {
+        "gitlab" => Forge::GitLab,
+        "gitea" => Forge::Gitea,
+        _ => Forge::GitHub,
+    };
+    let event = match trigger::parse(forge, &delivery.headers, &delivery.body) {
+        Ok(Incoming::Event(event)) => event,
+        Ok(_) => return Outcome::Ignored("not an event that builds".into()),
+        Err(e) => return Outcome::Ignored(e.to_string()),
+    };
+    if !event.repo.full_name.eq_ignore_ascii_case(&repo.name) {
+        return Outcome::Ignored(format!(
+            "the delivery is about `{}`, but its secret is `{}`'s",
+            event.repo.full_name, repo.name
+        ));
+    }
+    if event.deleted {
+        let what = if event.git_ref.is_tag() { "tag" } else { "branch" };
+        return Outcome::Ignored(format!("{what} {} deleted", event.git_ref.name()));
+    }
+    let mut job = job_for(&repo, &event);
+    let fetched = {
+        let (root, url) = (state.mirrors(), repo.url.clone());
+        tokio::task::spawn_blocking(move || -> Result<Mirror, String> {
+            let mirror = Mirror::open(&root, &url).map_err(|e| crate::error_chain(&e))?;
+            mirror.fetch().map_err(|e| crate::error_chain(&e))?;
+            Ok(mirror)
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+    };
+    let mirror = match fetched {
+        Ok(mirror) => Arc::new(mirror),
+        Err(e) => {
+            let detail = format!("cannot fetch `{}`: {e}", repo.url);
+            return failed(job, detail);
+        }
+    };
+    let (config_path, bytes) = match read_build_file(&mirror, &event.after, repo.config.as_deref()).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Outcome::Ignored(format!("no build file in commit {}", short(&event.after))),
+        Err(e) => return failed(job, e),
+    };
+    job.config_path = Some(config_path.clone());
+    let loaded = match crate::config::load(&config_path, &bytes, &[]) {
+        Ok(loaded) => loaded,
+        Err(diagnostics) => {
+            job.trigger.decision = "build".into();
+            job.trigger.reason = "the build file has problems".into();
+            return failed(job, diagnostics.to_string());
+        }
+    };
+    let triggers = if loaded.config.extensions.triggers.is_empty() {
+        every_event()
+    } else {
+        loaded.config.extensions.triggers.clone()
+    };
+    let base = trigger::diff_base(&event);
+    let changed = {
+        let mirror = mirror.clone();
+        tokio::task::spawn_blocking(move || mirror.changed_files(&base))
+            .await
+            .unwrap_or_else(|e| trigger::ChangedFiles::Unknown { reason: e.to_string() })
+    };
+    let decision = trigger::decide(&triggers, &event, changed, false);
+    job.trigger.reason = decision.reason().to_string();
+    match decision {
+        Decision::Build { trigger, substitutions, concurrency, .. } => {
+            job.trigger.decision = "build".into();
+            job.trigger.name = Some(trigger);
+            job.substitutions.extend(substitutions);
+            let group = concurrency.map(|c| (expand_group(&c.group, &job), c.cancel_in_progress));
+            Outcome::Build { job: Box::new(job), status: Status::Queued, detail: String::new(), group }
+        }
+        Decision::Skip { trigger, reason } => {
+            job.trigger.decision = "skip".into();
+            job.trigger.name = trigger;
+            Outcome::Build { job: Box::new(job), status: Status::Skipped, detail: reason, group: None }
+        }
+    }
+}
+
+fn failed(mut job: BuildJob, detail: String) -> Outcome {
+    if job.trigger.decision.is_empty() {
+        job.trigger.decision = "build".into();
+        job.trigger.reason = "the build could not start".into();
+    }
+    Outcome::Build { job: Box::new(job), status: Status::Failure, detail, group: None }
+}
+
+/// The job for `event`, before the decision fills in the trigger.
+pub fn job_for(repo: &super::config::RepositoryConfig, event: &Event) -> BuildJob {
+    let (branch, tag) = match &event.kind {
+        Kind::Tag => (None, Some(event.git_ref.name().to_string())),
+        _ => (Some(event.git_ref.name().to_string()), None),
+    };
+    let (pull_request, fork, kind) = match &event.kind {
+        Kind::PullRequest(pr) => (
+            Some(PullRequestJob {
+                number: pr.number,
+                head_branch: pr.head_branch.clone(),
+                base_branch: pr.base_branch.clone(),
+                head_repo_url: pr.head_repo_url.clone().unwrap_or_default(),
+            }),
+            pr.fork,
+            "pull_request",
+        ),
+        Kind::Tag => (None, false, "tag"),
+        Kind::Manual => (None, false, "manual"),
+        Kind::Push => (None, false, "push"),
+    };
+    BuildJob {
+        repository: repo.name.clone(),
+        commit_sha: event.after.clone(),
+        origin: crate::engine::Origin { url: repo.url.clone(), repo_full_name: repo.name.clone(), branch, tag },
+        config_path: repo.config.clone(),
+        substitutions: BTreeMap::new(),
+        trigger: TriggerRecord {
+            event: kind.into(),
+            name: None,
+            decision: String::new(),
+            reason: String::new(),
+            fork,
+            sender: event.sender.clone(),
+        },
+        pull_request,
+    }
+}
+
+/// The build file at `commit`: the configured path, else the first of the default names present.
+pub async fn read_build_file(
+    mirror: &Arc<Mirror>,
+    commit: &str,
+    configured: Option<&str>,
+) -> Result<Option<(String, Vec<u8>)>, String> {
+    let candidates: Vec<String> = match configured {
+        Some(path) => vec![path.to_string()],
+        None => crate::config::DEFAULT_FILES.iter().map(|s| s.to_string()).collect(),
+    };
+    let (mirror, commit) = (mirror.clone(), commit.to_string());
+    tokio::task::spawn_blocking(move || {
+        for path in candidates {
+            match mirror.read_file(&commit, &path) {
+                Ok(Some(bytes)) => return Ok(Some((path, bytes))),
+                Ok(None) => continue,
+                Err(e) => return Err(crate::error_chain(&e)),
+            }
+        }
+        Ok(None)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// A build file without `triggers:` builds every push, tag and pull request.
+fn every_event() -> Vec<crate::config::extensions::Trigger> {
+    let pos = Pos { line: 1, col: 1 };
+    ["push", "tag", "pull_request"]
+        .iter()
+        .map(|event| crate::config::extensions::Trigger {
+            pos,
+            name: Some(Spanned::new(format!("default-{}", event.replace('_', "-")), pos)),
+            event: Some(Spanned::new(event.to_string(), pos)),
+            branch: None,
+            tag: None,
+            invert_regex: false,
+            ignored_files: Vec::new(),
+            included_files: Vec::new(),
+            substitutions: Vec::new(),
+            concurrency: None,
+        })
+        .collect()
+}
+
+/// A concurrency group with `$BRANCH_NAME`, `$_PR_NUMBER`, … filled in from the job.
+fn expand_group(group: &str, job: &BuildJob) -> String {
+    let mut values: BTreeMap<&str, String> = job.substitutions.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    values.insert("BRANCH_NAME", job.origin.branch.clone().unwrap_or_default());
+    values.insert("TAG_NAME", job.origin.tag.clone().unwrap_or_default());
+    values.insert("REF_NAME", job.ref_name());
+    values.insert("COMMIT_SHA", job.commit_sha.clone());
+    values.insert("REPO_FULL_NAME", job.origin.repo_full_name.clone());
+    values.insert("TRIGGER_NAME", job.trigger.name.clone().unwrap_or_default());
+    if let Some(pr) = &job.pull_request {
+        values.insert("_PR_NUMBER", pr.number.to_string());
+        values.insert("_HEAD_BRANCH", pr.head_branch.clone());
+        values.insert("_BASE_BRANCH", pr.base_branch.clone());
+    }
+    let expanded = crate::subst::expand(group, |name| values.get(name).cloned());
+    format!("{}/{expanded}", job.repository)
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(7)]
+}

@@ -1,0 +1,91 @@
+//! What the queue holds for a build (as JSON in its `request` column), and the records of builds decided
+//! without running (skipped by a path filter, a build file with problems).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{BuildRequest, Origin};
+use crate::record::{Build, CommitRecord, FailureInfo, FailureType, GitSource, SourceRecord, Status, Timestamp};
+use crate::source::SourceSpec;
+
+/// A build to run: which commit of which configured repository, and how it was triggered.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildJob {
+    /// The repository's name in the server config.
+    pub repository: String,
+    pub commit_sha: String,
+    pub origin: Origin,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_path: Option<String>,
+    /// The trigger's substitutions (and the pull request's `_HEAD_BRANCH`, …).
+    #[serde(default)]
+    pub substitutions: BTreeMap<String, String>,
+    pub trigger: crate::record::TriggerRecord,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequestJob>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullRequestJob {
+    pub number: u64,
+    pub head_branch: String,
+    pub base_branch: String,
+    pub head_repo_url: String,
+}
+
+impl BuildJob {
+    /// The engine's request: the commit is cloned from the server's mirror of the repository. Builds of
+    /// forked pull requests get no secrets (their code is not trusted with them).
+    pub fn request(&self, build_id: &str, mirror: &std::path::Path, state: &super::State) -> BuildRequest {
+        let mut request =
+            BuildRequest::new(SourceSpec { repo: mirror.display().to_string(), rev: self.commit_sha.clone() });
+        request.build_id = Some(build_id.to_string());
+        request.config_path = self.config_path.clone();
+        request.overrides = self.substitutions.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        if !self.trigger.fork {
+            request.secrets = state.config.secrets.clone();
+        }
+        request.project_id = state.config.project.clone();
+        request.origin = Some(self.origin.clone());
+        request.trigger = Some(self.trigger.clone());
+        request.pull_request = self.pull_request.as_ref().map(|pr| crate::plan::PullRequest {
+            head_branch: pr.head_branch.clone(),
+            base_branch: pr.base_branch.clone(),
+            head_repo_url: pr.head_repo_url.clone(),
+            number: pr.number.to_string(),
+        });
+        request
+    }
+
+    /// The branch or tag, for listing.
+    pub fn ref_name(&self) -> String {
+        self.origin.branch.clone().or_else(|| self.origin.tag.clone()).unwrap_or_default()
+    }
+
+    /// A record for a build that ends without running: `SKIPPED` with the decision's reason, or
+    /// `FAILURE` with what stopped it (the build file's problems, a fetch that failed).
+    pub fn decided_record(&self, build_id: &str, project: &str, status: Status, detail: &str) -> Build {
+        let mut build = Build::new(build_id.to_string(), project.to_string());
+        build.status = status;
+        build.status_detail = detail.to_string();
+        if status == Status::Failure {
+            build.failure_info =
+                Some(FailureInfo { kind: FailureType::FailureTypeUnspecified, detail: detail.to_string() });
+        }
+        let git = GitSource { url: self.origin.url.clone(), revision: self.ref_name(), dir: String::new() };
+        build.source = Some(SourceRecord { git_source: git });
+        build.commit = Some(CommitRecord {
+            sha: self.commit_sha.clone(),
+            branch: self.origin.branch.clone(),
+            tag: self.origin.tag.clone(),
+            ..CommitRecord::default()
+        });
+        build.substitutions = self.substitutions.clone();
+        build.trigger = Some(self.trigger.clone());
+        build.finish_time = Some(Timestamp::now());
+        build
+    }
+}

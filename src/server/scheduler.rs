@@ -1,0 +1,277 @@
+//! Runs queued builds: at most `maxBuilds` at once, one at a time per concurrency group, in arrival
+//! order; a build with `cancelInProgress` cancels the older unfinished builds of its group.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::State;
+use super::jobs::BuildJob;
+use super::status::CommitState;
+use crate::engine::Engine;
+use crate::record::{Build, FailureInfo, FailureType, Status, Timestamp};
+use crate::source::mirror::Mirror;
+use crate::store::queue::{Cancelled, QueuedBuild};
+
+/// Ends what a killed predecessor left: its containers, and its running builds (as `INTERNAL_ERROR`,
+/// unless their record had already ended).
+pub async fn recover(state: &Arc<State>) -> Result<(), super::ServeError> {
+    for row in state.db.builds_in("working").await? {
+        let mut status = Status::InternalError;
+        match state.store.load(&row.build_id) {
+            Ok(record) if record.status.is_terminal() => status = record.status,
+            Ok(mut record) => {
+                interrupted(&mut record, &row);
+                let _ = state.store.save(&record);
+            }
+            Err(_) => {
+                let job: BuildJob = serde_json::from_str(&row.request).unwrap_or_default();
+                let mut record = job.decided_record(&row.build_id, &state.config.project, status, "");
+                interrupted(&mut record, &row);
+                let _ = state.store.create(&row.build_id);
+                let _ = state.store.save(&record);
+            }
+        }
+        state.db.finish_build(&row.build_id, status.as_str()).await?;
+        tracing::warn!(build = %row.build_id, "a build was running when the server stopped: ended as {}", status.as_str());
+        report(state, &row.build_id, &serde_json::from_str(&row.request).unwrap_or_default(), status, "").await;
+    }
+    // After the records say why: the sweep removes the containers, volumes and networks of every build
+    // whose process is gone, and closes any other record it left open.
+    if let Err(e) = crate::engine::janitor::sweep(&state.docker, &state.store).await {
+        tracing::warn!(error = %crate::error_chain(&e), "could not sweep what earlier runs left");
+    }
+    Ok(())
+}
+
+fn interrupted(record: &mut Build, row: &QueuedBuild) {
+    let owner = row.owner.clone().unwrap_or_default();
+    let detail = format!(
+        "the server ({owner}) stopped while the build was running; it was not re-run (it may have pushed or \
+         uploaded part way): retry it to run it again"
+    );
+    record.status = Status::InternalError;
+    record.status_detail = detail.clone();
+    record.failure_info = Some(FailureInfo { kind: FailureType::FailureTypeUnspecified, detail });
+    record.finish_time.get_or_insert_with(Timestamp::now);
+}
+
+/// Starts builds while there is room, until the server stops.
+pub async fn run(state: Arc<State>) {
+    loop {
+        while state.running.lock().expect("running lock").len() < state.config.max_builds {
+            match state.db.claim_next(&state.instance).await {
+                Ok(Some(row)) => start(&state, row),
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::error!(error = %crate::error_chain(&e), "cannot claim a build");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = state.schedule.notified() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+    }
+}
+
+fn start(state: &Arc<State>, row: QueuedBuild) {
+    let token = CancellationToken::new();
+    state.running.lock().expect("running lock").insert(row.build_id.clone(), token.clone());
+    let state = state.clone();
+    tokio::spawn(async move {
+        let build_id = row.build_id.clone();
+        let status = run_build(&state, &row, token).await;
+        if let Err(e) = state.db.finish_build(&build_id, status.as_str()).await {
+            tracing::error!(build = %build_id, error = %crate::error_chain(&e), "cannot record the end of a build");
+        }
+        state.metrics.count_build(status);
+        state.running.lock().expect("running lock").remove(&build_id);
+        state.schedule.notify_one();
+    });
+}
+
+async fn run_build(state: &Arc<State>, row: &QueuedBuild, cancel: CancellationToken) -> Status {
+    let job: BuildJob = match serde_json::from_str(&row.request) {
+        Ok(job) => job,
+        Err(e) => {
+            return end_without_running(state, row, &BuildJob::default(), &format!("unreadable queue entry: {e}"));
+        }
+    };
+    if row.cancel_requested {
+        cancel.cancel();
+    }
+    report(state, &row.build_id, &job, Status::Working, "").await;
+    let Some(repo) = state.config.repository(&job.repository).cloned() else {
+        let detail = format!("repository `{}` is no longer configured", job.repository);
+        return end_without_running(state, row, &job, &detail);
+    };
+    // The commit was fetched when the event was decided; a retry or a manual run may be of a commit the
+    // mirror has not seen yet.
+    let mirror = {
+        let (root, url, sha) = (state.mirrors(), repo.url.clone(), job.commit_sha.clone());
+        tokio::task::spawn_blocking(move || -> Result<Mirror, String> {
+            let mirror = Mirror::open(&root, &url).map_err(|e| crate::error_chain(&e))?;
+            if mirror.resolve(&sha).map_err(|e| crate::error_chain(&e))?.is_none() {
+                mirror.fetch().map_err(|e| crate::error_chain(&e))?;
+            }
+            Ok(mirror)
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+    };
+    let mirror = match mirror {
+        Ok(mirror) => mirror,
+        Err(e) => return end_without_running(state, row, &job, &format!("cannot fetch `{}`: {e}", repo.url)),
+    };
+    let request = job.request(&row.build_id, mirror.path(), state);
+    let engine = Engine { docker: state.docker.clone(), store: state.store.clone(), registry: state.registry.clone() };
+    let (events, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    // The engine writes every line to the build's log files, which the API and the dashboard follow;
+    // the events themselves are not needed here.
+    let drain = tokio::spawn(async move { while receiver.recv().await.is_some() {} });
+    let result = engine.run(&request, events, cancel).await;
+    let _ = drain.await;
+    match result {
+        Ok(build) => {
+            report(state, &row.build_id, &job, build.status, &build.status_detail).await;
+            build.status
+        }
+        Err(rejected) => {
+            let detail = match &rejected {
+                crate::engine::Rejected::Config(diagnostics) => diagnostics.to_string(),
+                other => crate::error_chain(other),
+            };
+            end_without_running(state, row, &job, &detail)
+        }
+    }
+}
+
+/// A build that could not start: a `FAILURE` record saying why.
+fn end_without_running(state: &Arc<State>, row: &QueuedBuild, job: &BuildJob, detail: &str) -> Status {
+    let record = job.decided_record(&row.build_id, &state.config.project, Status::Failure, detail);
+    let _ = state.store.create(&row.build_id);
+    if let Err(e) = state.store.save(&record) {
+        tracing::error!(build = %row.build_id, error = %crate::error_chain(&e), "cannot write a record");
+    }
+    let _ = std::fs::remove_dir_all(state.store.work_dir(&row.build_id));
+    let (state, build_id, job, detail) = (state.clone(), row.build_id.clone(), job.clone(), detail.to_string());
+    tokio::spawn(async move { report(&state, &build_id, &job, Status::Failure, &detail).await });
+    Status::Failure
+}
+
+/// After a decided delivery (or a manual run, a retry) was enqueued: the record of a build that ended
+/// at once, the commit status, the older builds its group cancels, and a nudge to the scheduler.
+pub async fn accepted(
+    state: &Arc<State>,
+    build_id: &str,
+    job: &BuildJob,
+    status: Status,
+    detail: &str,
+    group: Option<(String, bool)>,
+) {
+    if status != Status::Queued {
+        let record = job.decided_record(build_id, &state.config.project, status, detail);
+        let _ = state.store.create(build_id);
+        let _ = state.store.save(&record);
+        let _ = std::fs::remove_dir_all(state.store.work_dir(build_id));
+        state.metrics.count_build(status);
+    }
+    if let Some((group, true)) = &group {
+        let seq = seq_of(state, build_id).await;
+        match state.db.unfinished_in_group(group, build_id).await {
+            Ok(older) => {
+                for b in older.iter().filter(|b| b.seq < seq) {
+                    cancel(state, &b.build_id, &format!("superseded by build {build_id}")).await;
+                }
+            }
+            Err(e) => tracing::error!(error = %crate::error_chain(&e), "cannot read a concurrency group"),
+        }
+    }
+    let text = if status == Status::Skipped { format!("skipped: {detail}") } else { detail.to_string() };
+    report(state, build_id, job, status, &text).await;
+    state.schedule.notify_one();
+}
+
+async fn seq_of(state: &Arc<State>, build_id: &str) -> i64 {
+    state.db.queued_build(build_id).await.ok().flatten().map_or(i64::MAX, |b| b.seq)
+}
+
+/// Cancels a build: a queued one ends `CANCELLED` now; a running one is stopped by its task.
+pub async fn cancel(state: &Arc<State>, build_id: &str, why: &str) -> Option<Cancelled> {
+    let outcome = match state.db.cancel(build_id).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::error!(build = %build_id, error = %crate::error_chain(&e), "cannot cancel");
+            return None;
+        }
+    };
+    match outcome {
+        Some(Cancelled::Queued) => {
+            let job: BuildJob = state
+                .db
+                .queued_build(build_id)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|b| serde_json::from_str(&b.request).ok())
+                .unwrap_or_default();
+            let record = job.decided_record(build_id, &state.config.project, Status::Cancelled, why);
+            let _ = state.store.create(build_id);
+            let _ = state.store.save(&record);
+            let _ = std::fs::remove_dir_all(state.store.work_dir(build_id));
+            state.metrics.count_build(Status::Cancelled);
+            report(state, build_id, &job, Status::Cancelled, why).await;
+        }
+        Some(Cancelled::Working) => {
+            if let Some(token) = state.running.lock().expect("running lock").get(build_id) {
+                token.cancel();
+            }
+        }
+        _ => {}
+    }
+    outcome
+}
+
+/// Posts the commit status of a build, when its repository reports statuses. Never fails the caller:
+/// the reporter retries and logs.
+async fn report(state: &Arc<State>, build_id: &str, job: &BuildJob, status: Status, detail: &str) {
+    let Some(repo) = state.config.repository(&job.repository) else { return };
+    let (Some(config), Some(token)) = (&repo.statuses, state.keys.statuses.get(&repo.name)) else { return };
+    if job.commit_sha.is_empty() {
+        return;
+    }
+    let commit_state = match status {
+        Status::Queued | Status::Pending | Status::Working => CommitState::Pending,
+        Status::Success | Status::Skipped => CommitState::Success,
+        Status::Failure => CommitState::Failure,
+        _ => CommitState::Error,
+    };
+    let description = match status {
+        Status::Queued | Status::Pending => "queued".to_string(),
+        Status::Working => "building".to_string(),
+        Status::Skipped => detail.to_string(),
+        _ if detail.is_empty() => status.as_str().to_lowercase(),
+        _ => format!("{}: {}", status.as_str().to_lowercase(), detail.lines().next().unwrap_or_default()),
+    };
+    let context = match &job.trigger.name {
+        Some(name) => format!("pipewright/{name}"),
+        None => "pipewright".to_string(),
+    };
+    state
+        .statuses
+        .post(super::status::Post {
+            api: config.api.clone(),
+            token: token.clone(),
+            repository: repo.name.clone(),
+            sha: job.commit_sha.clone(),
+            state: commit_state,
+            description,
+            target_url: state.build_url(build_id),
+            context,
+        })
+        .await;
+}

@@ -1,0 +1,428 @@
+//! The server's tables (SPEC §12): webhook deliveries, kept before they are answered, and the build
+//! queue. Every state change is one statement or one transaction, so a crash at any point leaves each
+//! delivery either to be replayed or done, and each build either queued, working or done.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::db::{Database, DbError, now};
+
+fn query(action: &'static str) -> impl FnOnce(sqlx::Error) -> DbError {
+    move |source| DbError::Query { action, source }
+}
+
+/// A delivery as received: what the forge sent, verbatim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub seq: i64,
+    /// `<forge>:<delivery id>`.
+    pub id: String,
+    pub forge: String,
+    pub repository: String,
+    pub event: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub received_at: String,
+    pub state: String,
+    pub outcome: String,
+}
+
+/// A build to put in the queue.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewBuild {
+    pub build_id: String,
+    pub repository: String,
+    /// The server's description of what to build, as JSON.
+    pub request: String,
+    pub concurrency_group: Option<String>,
+    pub trigger_name: String,
+    pub ref_name: String,
+    pub commit_sha: String,
+    pub delivery_id: Option<String>,
+    /// `QUEUED` for a build to run; a terminal status (`SKIPPED`, `FAILURE`) for one decided without
+    /// running, which goes straight to `done`.
+    pub status: String,
+}
+
+/// A row of the queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuedBuild {
+    pub seq: i64,
+    pub build_id: String,
+    pub repository: String,
+    #[serde(skip)]
+    pub request: String,
+    pub concurrency_group: Option<String>,
+    /// `queued`, `working` or `done`.
+    pub state: String,
+    pub status: String,
+    pub trigger_name: String,
+    pub ref_name: String,
+    pub commit_sha: String,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub owner: Option<String>,
+    pub delivery_id: Option<String>,
+    pub cancel_requested: bool,
+}
+
+/// Filters of the build list (all optional, combined with AND).
+#[derive(Clone, Debug, Default)]
+pub struct BuildFilter {
+    pub status: Option<String>,
+    pub repository: Option<String>,
+    pub ref_name: Option<String>,
+    pub trigger_name: Option<String>,
+    pub commit_sha: Option<String>,
+    /// Newest first; at most this many.
+    pub limit: i64,
+    /// Only builds older than this sequence number (paging).
+    pub before_seq: Option<i64>,
+}
+
+/// What a cancel found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cancelled {
+    /// It was waiting: it is now done, `CANCELLED`.
+    Queued,
+    /// It is running: its runner was asked to stop it.
+    Working,
+    /// It had already ended.
+    Done,
+}
+
+impl Database {
+    /// Keeps a delivery; `false` when one with the same id was kept before (a redelivery).
+    pub async fn add_delivery(&self, d: &Delivery) -> Result<bool, DbError> {
+        let headers = serde_json::to_string(&d.headers).expect("headers serialise");
+        let result = sqlx::query(
+            "INSERT OR IGNORE INTO deliveries (id, forge, repository, event, headers, body, received_at, state) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'received')",
+        )
+        .bind(&d.id)
+        .bind(&d.forge)
+        .bind(&d.repository)
+        .bind(&d.event)
+        .bind(headers)
+        .bind(&d.body)
+        .bind(&d.received_at)
+        .execute(self.pool())
+        .await
+        .map_err(query("keep a delivery"))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Deliveries not yet acted on, oldest first.
+    pub async fn pending_deliveries(&self, limit: i64) -> Result<Vec<Delivery>, DbError> {
+        let rows = sqlx::query("SELECT * FROM deliveries WHERE state = 'received' ORDER BY seq LIMIT ?")
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await
+            .map_err(query("read pending deliveries"))?;
+        rows.iter().map(delivery).collect()
+    }
+
+    pub async fn delivery(&self, id: &str) -> Result<Option<Delivery>, DbError> {
+        let row = sqlx::query("SELECT * FROM deliveries WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(query("read a delivery"))?;
+        row.as_ref().map(delivery).transpose()
+    }
+
+    pub async fn delivery_count(&self) -> Result<i64, DbError> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries")
+            .fetch_one(self.pool())
+            .await
+            .map_err(query("count deliveries"))
+    }
+
+    /// Marks a delivery done with what came of it, and enqueues its build (if any) in the same
+    /// transaction.
+    pub async fn finish_delivery(&self, id: &str, outcome: &str, build: Option<&NewBuild>) -> Result<(), DbError> {
+        let mut tx = self.pool().begin().await.map_err(query("begin a delivery"))?;
+        if let Some(build) = build {
+            insert_build(&mut tx, build).await?;
+        }
+        sqlx::query("UPDATE deliveries SET state = 'done', outcome = ? WHERE id = ?")
+            .bind(outcome)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(query("finish a delivery"))?;
+        tx.commit().await.map_err(query("commit a delivery"))
+    }
+
+    /// Enqueues a build that no delivery asked for (a manual run, a retry).
+    pub async fn enqueue(&self, build: &NewBuild) -> Result<(), DbError> {
+        let mut conn = self.pool().acquire().await.map_err(query("connect"))?;
+        insert_build(&mut conn, build).await
+    }
+
+    /// Claims the next build that may start: the oldest queued one whose concurrency group has nothing
+    /// running and nothing queued before it. One statement, so two claimers never take the same build.
+    pub async fn claim_next(&self, owner: &str) -> Result<Option<QueuedBuild>, DbError> {
+        let row = sqlx::query(
+            "UPDATE queue SET state = 'working', status = 'WORKING', owner = ?, started_at = ? \
+             WHERE seq = (SELECT q.seq FROM queue q WHERE q.state = 'queued' AND (q.concurrency_group IS NULL OR \
+               NOT EXISTS (SELECT 1 FROM queue w WHERE w.concurrency_group = q.concurrency_group AND \
+                 (w.state = 'working' OR (w.state = 'queued' AND w.seq < q.seq)))) \
+               ORDER BY q.seq LIMIT 1) \
+             RETURNING *",
+        )
+        .bind(owner)
+        .bind(now())
+        .fetch_optional(self.pool())
+        .await
+        .map_err(query("claim a build"))?;
+        row.as_ref().map(queued).transpose()
+    }
+
+    /// Ends a build in the queue with its final status.
+    pub async fn finish_build(&self, build_id: &str, status: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE queue SET state = 'done', status = ?, finished_at = ? WHERE build_id = ? AND state != 'done'",
+        )
+        .bind(status)
+        .bind(now())
+        .bind(build_id)
+        .execute(self.pool())
+        .await
+        .map_err(query("finish a build"))?;
+        Ok(())
+    }
+
+    pub async fn queued_build(&self, build_id: &str) -> Result<Option<QueuedBuild>, DbError> {
+        let row = sqlx::query("SELECT * FROM queue WHERE build_id = ?")
+            .bind(build_id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(query("read a build"))?;
+        row.as_ref().map(queued).transpose()
+    }
+
+    /// Builds in `state`, oldest first.
+    pub async fn builds_in(&self, state: &str) -> Result<Vec<QueuedBuild>, DbError> {
+        let rows = sqlx::query("SELECT * FROM queue WHERE state = ? ORDER BY seq")
+            .bind(state)
+            .fetch_all(self.pool())
+            .await
+            .map_err(query("read builds"))?;
+        rows.iter().map(queued).collect()
+    }
+
+    pub async fn list_builds(&self, filter: &BuildFilter) -> Result<Vec<QueuedBuild>, DbError> {
+        let rows = sqlx::query(
+            "SELECT * FROM queue WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR repository = ?2) \
+             AND (?3 IS NULL OR ref_name = ?3) AND (?4 IS NULL OR trigger_name = ?4) \
+             AND (?5 IS NULL OR commit_sha = ?5) AND (?6 IS NULL OR seq < ?6) ORDER BY seq DESC LIMIT ?7",
+        )
+        .bind(&filter.status)
+        .bind(&filter.repository)
+        .bind(&filter.ref_name)
+        .bind(&filter.trigger_name)
+        .bind(&filter.commit_sha)
+        .bind(filter.before_seq)
+        .bind(filter.limit.max(1))
+        .fetch_all(self.pool())
+        .await
+        .map_err(query("list builds"))?;
+        rows.iter().map(queued).collect()
+    }
+
+    /// Cancels one build: a queued one at once, a working one by flagging it for its runner.
+    pub async fn cancel(&self, build_id: &str) -> Result<Option<Cancelled>, DbError> {
+        let mut tx = self.pool().begin().await.map_err(query("begin a cancel"))?;
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM queue WHERE build_id = ?")
+            .bind(build_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(query("read a build"))?;
+        let outcome = match state.as_deref() {
+            None => None,
+            Some("queued") => {
+                sqlx::query(
+                    "UPDATE queue SET state = 'done', status = 'CANCELLED', finished_at = ? WHERE build_id = ?",
+                )
+                .bind(now())
+                .bind(build_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(query("cancel a queued build"))?;
+                Some(Cancelled::Queued)
+            }
+            Some("working") => {
+                sqlx::query("UPDATE queue SET cancel_requested = 1 WHERE build_id = ?")
+                    .bind(build_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query("cancel a running build"))?;
+                Some(Cancelled::Working)
+            }
+            Some(_) => Some(Cancelled::Done),
+        };
+        tx.commit().await.map_err(query("commit a cancel"))?;
+        Ok(outcome)
+    }
+
+    /// Builds of `group` other than `except` that have not ended, oldest first.
+    pub async fn unfinished_in_group(&self, group: &str, except: &str) -> Result<Vec<QueuedBuild>, DbError> {
+        let rows = sqlx::query(
+            "SELECT * FROM queue WHERE concurrency_group = ? AND build_id != ? AND state != 'done' ORDER BY seq",
+        )
+        .bind(group)
+        .bind(except)
+        .fetch_all(self.pool())
+        .await
+        .map_err(query("read a concurrency group"))?;
+        rows.iter().map(queued).collect()
+    }
+
+    /// How many builds are in each status.
+    pub async fn status_counts(&self) -> Result<Vec<(String, i64)>, DbError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM queue GROUP BY status ORDER BY status")
+            .fetch_all(self.pool())
+            .await
+            .map_err(query("count builds"))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("status").map_err(query("count builds"))?,
+                    r.try_get("n").map_err(query("count builds"))?,
+                ))
+            })
+            .collect()
+    }
+}
+
+async fn insert_build(conn: &mut sqlx::SqliteConnection, b: &NewBuild) -> Result<(), DbError> {
+    let done = b.status != "QUEUED";
+    sqlx::query(
+        "INSERT INTO queue (build_id, repository, request, concurrency_group, state, status, trigger_name, ref_name, \
+         commit_sha, created_at, finished_at, delivery_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&b.build_id)
+    .bind(&b.repository)
+    .bind(&b.request)
+    .bind(&b.concurrency_group)
+    .bind(if done { "done" } else { "queued" })
+    .bind(&b.status)
+    .bind(&b.trigger_name)
+    .bind(&b.ref_name)
+    .bind(&b.commit_sha)
+    .bind(now())
+    .bind(done.then(now))
+    .bind(&b.delivery_id)
+    .execute(conn)
+    .await
+    .map_err(query("enqueue a build"))?;
+    Ok(())
+}
+
+fn delivery(r: &SqliteRow) -> Result<Delivery, DbError> {
+    let read = || query("read a delivery");
+    let headers: String = r.try_get("headers").map_err(read())?;
+    Ok(Delivery {
+        seq: r.try_get("seq").map_err(read())?,
+        id: r.try_get("id").map_err(read())?,
+        forge: r.try_get("forge").map_err(read())?,
+        repository: r.try_get("repository").map_err(read())?,
+        event: r.try_get("event").map_err(read())?,
+        headers: serde_json::from_str(&headers).map_err(|_| DbError::Corrupt { what: "delivery headers".into() })?,
+        body: r.try_get("body").map_err(read())?,
+        received_at: r.try_get("received_at").map_err(read())?,
+        state: r.try_get("state").map_err(read())?,
+        outcome: r.try_get("outcome").map_err(read())?,
+    })
+}
+
+fn queued(r: &SqliteRow) -> Result<QueuedBuild, DbError> {
+    let read = || query("read a queued build");
+    Ok(QueuedBuild {
+        seq: r.try_get("seq").map_err(read())?,
+        build_id: r.try_get("build_id").map_err(read())?,
+        repository: r.try_get("repository").map_err(read())?,
+        request: r.try_get("request").map_err(read())?,
+        concurrency_group: r.try_get("concurrency_group").map_err(read())?,
+        state: r.try_get("state").map_err(read())?,
+        status: r.try_get("status").map_err(read())?,
+        trigger_name: r.try_get("trigger_name").map_err(read())?,
+        ref_name: r.try_get("ref_name").map_err(read())?,
+        commit_sha: r.try_get("commit_sha").map_err(read())?,
+        created_at: r.try_get("created_at").map_err(read())?,
+        started_at: r.try_get("started_at").map_err(read())?,
+        finished_at: r.try_get("finished_at").map_err(read())?,
+        owner: r.try_get("owner").map_err(read())?,
+        delivery_id: r.try_get("delivery_id").map_err(read())?,
+        cancel_requested: r.try_get::<i64, _>("cancel_requested").map_err(read())? != 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(id: &str, group: Option<&str>) -> NewBuild {
+        NewBuild {
+            build_id: id.into(),
+            repository: "acme/ml".into(),
+            request: "{}".into(),
+            concurrency_group: group.map(str::to_string),
+            status: "QUEUED".into(),
+            ..NewBuild::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn deliveries_are_kept_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Database::open(dir.path()).await.expect("open");
+        let d = Delivery {
+            seq: 0,
+            id: "github:1".into(),
+            forge: "github".into(),
+            repository: "acme/ml".into(),
+            event: "push".into(),
+            headers: vec![("X-GitHub-Event".into(), "push".into())],
+            body: b"{}".to_vec(),
+            received_at: now(),
+            state: String::new(),
+            outcome: String::new(),
+        };
+        assert!(db.add_delivery(&d).await.expect("add"));
+        assert!(!db.add_delivery(&d).await.expect("again"), "a redelivery is not kept twice");
+        let pending = db.pending_deliveries(10).await.expect("pending");
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].headers, d.headers);
+        db.finish_delivery("github:1", "build b1", Some(&build("b1", None))).await.expect("finish");
+        assert!(db.pending_deliveries(10).await.expect("pending").is_empty());
+        assert_eq!(db.queued_build("b1").await.expect("read").expect("enqueued").delivery_id, None);
+    }
+
+    #[tokio::test]
+    async fn groups_run_one_at_a_time_in_arrival_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Database::open(dir.path()).await.expect("open");
+        for (id, group) in [("d1", Some("deploy")), ("d2", Some("deploy")), ("x", None), ("d3", Some("deploy"))] {
+            db.enqueue(&build(id, group)).await.expect("enqueue");
+        }
+        let claim = || async { db.claim_next("me").await.expect("claim").map(|b| b.build_id) };
+        assert_eq!(claim().await.as_deref(), Some("d1"));
+        assert_eq!(claim().await.as_deref(), Some("x"), "the group waits; others pass");
+        assert_eq!(claim().await, None);
+        db.finish_build("d1", "SUCCESS").await.expect("finish");
+        assert_eq!(claim().await.as_deref(), Some("d2"));
+        assert_eq!(db.cancel("d3").await.expect("cancel"), Some(Cancelled::Queued));
+        assert_eq!(db.cancel("d2").await.expect("cancel"), Some(Cancelled::Working));
+        assert!(db.queued_build("d2").await.expect("read").expect("row").cancel_requested);
+        assert_eq!(db.cancel("nope").await.expect("cancel"), None);
+        let counts = db.status_counts().await.expect("counts");
+        assert!(counts.contains(&("CANCELLED".to_string(), 1)), "{counts:?}");
+        let listed = db.list_builds(&BuildFilter { limit: 2, ..BuildFilter::default() }).await.expect("list");
+        assert_eq!(listed.iter().map(|b| b.build_id.as_str()).collect::<Vec<_>>(), ["d3", "x"]);
+    }
+}

@@ -1,0 +1,582 @@
+//! `pipewright serve` as a real process: signed webhooks from real payloads (edited to name the test's
+//! repository and commits), builds in real containers, the JSON API, the dashboard, commit statuses
+//! posted to a local fake of GitHub's statuses endpoint, kill -9 and restart.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hmac::{KeyInit, Mac};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+pub const SECRET: &str = "ci-test-secret";
+pub const TOKEN_ALICE: &str = "alice-token-0123456789";
+pub const TOKEN_BOB: &str = "bob-token-0123456789ab";
+
+/// A running `pipewright serve`.
+pub struct Server {
+    child: Option<Child>,
+    pub url: String,
+    pub data: PathBuf,
+    config: PathBuf,
+    port: u16,
+    pub rt: tokio::runtime::Runtime,
+    http: reqwest::Client,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+impl Server {
+    /// Writes `config` (YAML; `repositories` etc.) and starts the server on a free port.
+    pub fn start(data: &Path, config: &str) -> Server {
+        let path = data.join("server.yaml");
+        std::fs::write(&path, config).expect("write config");
+        let port = free_port();
+        let mut server = Server {
+            child: None,
+            url: format!("http://127.0.0.1:{port}"),
+            data: data.to_path_buf(),
+            config: path,
+            port,
+            rt: tokio::runtime::Runtime::new().expect("runtime"),
+            http: reqwest::Client::new(),
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data.join("server.log"))
+            .expect("server log");
+        let child = pipewright()
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .arg("--data-dir")
+            .arg(&self.data)
+            .args(["--listen", &format!("127.0.0.1:{}", self.port)])
+            .env("PW_SECRET", SECRET)
+            .env("PW_ALICE", TOKEN_ALICE)
+            .env("PW_BOB", TOKEN_BOB)
+            .env("PW_STATUS_TOKEN", "status-token")
+            .env("PIPEWRIGHT_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("pipewright serve starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("the server exited with {status}:\n{}", self.log());
+            }
+            if self.get("/healthz").0 == 200 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the server did not come up:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.join("server.log")).unwrap_or_default()
+    }
+
+    /// SIGKILL: no cleanup, no graceful anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    pub fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let url = format!("{}{path}", self.url);
+        let http = self.http.clone();
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let token = token.map(str::to_string);
+        self.rt.block_on(async move {
+            let mut request = http.request(method, &url).timeout(Duration::from_secs(30));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            match request.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let text = response.text().await.unwrap_or_default();
+                    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+                }
+                Err(_) => (0, Value::Null),
+            }
+        })
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        self.request("GET", path, None, None)
+    }
+
+    /// Posts raw bytes with headers (a webhook delivery).
+    pub fn post_raw(&self, path: &str, headers: &[(&str, String)], body: Vec<u8>) -> (u16, Value) {
+        let url = format!("{}{path}", self.url);
+        let http = self.http.clone();
+        let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        self.rt.block_on(async move {
+            let mut request = http.post(&url).body(body).timeout(Duration::from_secs(30));
+            for (k, v) in headers {
+                request = request.header(k, v);
+            }
+            match request.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let text = response.text().await.unwrap_or_default();
+                    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+                }
+                Err(e) => (0, Value::String(e.to_string())),
+            }
+        })
+    }
+
+    pub fn build(&self, id: &str) -> Value {
+        let (status, build) = self.get(&format!("/v1/projects/local/builds/{id}"));
+        assert_eq!(status, 200, "{build}");
+        build
+    }
+
+    pub fn builds(&self) -> Vec<Value> {
+        let (status, list) = self.get("/v1/projects/local/builds?pageSize=100");
+        assert_eq!(status, 200, "{list}");
+        list["builds"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until `check` holds for the build list (or fails with the list and the server log).
+    pub fn wait_for(&self, what: &str, seconds: u64, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        loop {
+            let builds = self.builds();
+            if check(&builds) {
+                return builds;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}:\n{builds:#?}\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn database(&self) -> pipewright::store::db::Database {
+        self.rt.block_on(pipewright::store::db::Database::open(&self.data)).expect("database")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGTERM: the server cancels its builds and removes their containers before it exits.
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline && child.try_wait().ok().flatten().is_none() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A fake of GitHub's commit statuses endpoint: records every `POST /repos/{o}/{r}/statuses/{sha}`.
+pub struct FakeStatuses {
+    pub url: String,
+    pub posts: Arc<Mutex<Vec<(String, Value)>>>,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+impl FakeStatuses {
+    pub fn start() -> FakeStatuses {
+        use axum::routing::post;
+        let posts: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let recorded = posts.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                let app = axum::Router::new().route(
+                    "/repos/{owner}/{repo}/statuses/{sha}",
+                    post(
+                        move |axum::extract::Path((owner, repo, sha)): axum::extract::Path<(
+                            String,
+                            String,
+                            String,
+                        )>,
+                              headers: axum::http::HeaderMap,
+                              axum::Json(body): axum::Json<Value>| async move {
+                            let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+                            if auth != "Bearer status-token" {
+                                return (axum::http::StatusCode::UNAUTHORIZED, "bad token");
+                            }
+                            recorded.lock().expect("lock").push((format!("{owner}/{repo}@{sha}"), body));
+                            (axum::http::StatusCode::CREATED, "{}")
+                        },
+                    ),
+                );
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let _ = axum::serve(listener, app).await;
+            });
+        });
+        FakeStatuses { url, posts, _thread: thread }
+    }
+
+    /// (state, description, context) of every status posted for `sha`, in order.
+    pub fn for_sha(&self, sha: &str) -> Vec<(String, String, String)> {
+        self.posts
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(target, _)| target.ends_with(sha))
+            .map(|(_, b)| {
+                let text = |k: &str| b[k].as_str().unwrap_or("").to_string();
+                (text("state"), text("description"), text("context"))
+            })
+            .collect()
+    }
+}
+
+/// A GitHub `push` delivery for `repo` from the corpus payload, signed with [`SECRET`].
+pub fn github_push(
+    full_name: &str,
+    branch: &str,
+    before: &str,
+    after: &str,
+    message: &str,
+) -> (Vec<(&'static str, String)>, Vec<u8>) {
+    let mut payload: Value =
+        serde_json::from_slice(&std::fs::read(fixture("webhooks/github/push__branch.json")).expect("payload"))
+            .expect("json");
+    payload["ref"] = json!(format!("refs/heads/{branch}"));
+    payload["before"] = json!(before);
+    payload["after"] = json!(after);
+    payload["created"] = json!(before.chars().all(|c| c == '0'));
+    payload["repository"]["full_name"] = json!(full_name);
+    payload["repository"]["name"] = json!(full_name.rsplit('/').next().unwrap_or(full_name));
+    payload["head_commit"]["id"] = json!(after);
+    payload["head_commit"]["message"] = json!(message);
+    payload["commits"] = json!([]);
+    signed("push", serde_json::to_vec(&payload).expect("json"))
+}
+
+/// A GitHub `pull_request` `synchronize` delivery for PR `number` with head `head`.
+pub fn github_pull_request(
+    full_name: &str,
+    number: u64,
+    base: &str,
+    head: &str,
+    head_branch: &str,
+) -> (Vec<(&'static str, String)>, Vec<u8>) {
+    let mut payload: Value = serde_json::from_slice(
+        &std::fs::read(fixture("webhooks/github/pull_request__synchronize.json")).expect("payload"),
+    )
+    .expect("json");
+    payload["action"] = json!("synchronize");
+    payload["number"] = json!(number);
+    payload["pull_request"]["number"] = json!(number);
+    payload["pull_request"]["head"]["sha"] = json!(head);
+    payload["pull_request"]["head"]["ref"] = json!(head_branch);
+    payload["pull_request"]["head"]["repo"]["full_name"] = json!(full_name);
+    payload["pull_request"]["base"]["sha"] = json!(base);
+    payload["pull_request"]["base"]["ref"] = json!("main");
+    payload["pull_request"]["base"]["repo"]["full_name"] = json!(full_name);
+    payload["repository"]["full_name"] = json!(full_name);
+    signed("pull_request", serde_json::to_vec(&payload).expect("json"))
+}
+
+pub fn signed(event: &str, body: Vec<u8>) -> (Vec<(&'static str, String)>, Vec<u8>) {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).expect("key");
+    mac.update(&body);
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let headers = vec![
+        ("content-type", "application/json".to_string()),
+        ("x-github-event", event.to_string()),
+        ("x-github-delivery", uuid::Uuid::new_v4().to_string()),
+        ("x-hub-signature-256", signature),
+    ];
+    (headers, body)
+}
+
+/// The server config for one GitHub repository served from a local path.
+pub fn config(repo: &Path, statuses: Option<&str>, extra: &str) -> String {
+    let statuses =
+        statuses.map(|url| format!("  statuses: {{api: '{url}', token: env:PW_STATUS_TOKEN}}\n")).unwrap_or_default();
+    format!(
+        "maxBuilds: 2\npublicReads: true\ntokens:\n- {{name: alice, token: env:PW_ALICE}}\n- {{name: bob, token: env:PW_BOB}}\n\
+         repositories:\n- name: acme/demo\n  url: '{}'\n  forge: github\n  webhookSecret: env:PW_SECRET\n{statuses}{extra}",
+        repo.display()
+    )
+}
+
+fn id_of(b: &Value) -> String {
+    b["id"].as_str().expect("id").to_string()
+}
+
+const DEMO: &str = "steps:
+- id: hello
+  name: local/busybox:1
+  entrypoint: sh
+  args: ['-c', 'echo building $COMMIT_SHA on $BRANCH_NAME; for i in 1 2 3; do echo line $$i; done']
+triggers:
+- name: main
+  event: push
+  branch: '^main$'
+  ignoredFiles: ['docs/**', '**/*.md']
+";
+
+#[test]
+fn a_signed_push_builds_and_a_docs_only_push_is_skipped_with_a_success_status() {
+    if !docker_ready() {
+        return;
+    }
+    let statuses = FakeStatuses::start();
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut repo = GitRepo::with_config(DEMO);
+    let first = repo.git(&["rev-parse", "HEAD"]);
+    let server = Server::start(data.path(), &config(repo.path(), Some(&statuses.url), ""));
+
+    let (headers, body) = github_push("acme/demo", "main", &"0".repeat(40), &first, "build file");
+    let (code, answer) = server.post_raw("/hooks/github", &headers, body);
+    assert_eq!(code, 202, "{answer}");
+    let builds = server.wait_for("the build to succeed", 60, |b| b.len() == 1 && b[0]["status"] == "SUCCESS");
+    let build = server.build(&id_of(&builds[0]));
+    assert_eq!(build["trigger"]["name"], "main");
+    assert_eq!(build["trigger"]["event"], "push");
+    assert_eq!(build["substitutions"]["BRANCH_NAME"], "main");
+    assert_eq!(build["source"]["gitSource"]["url"], repo.path().display().to_string());
+    let (code, log) = server.get(&format!("/v1/projects/local/builds/{}/logs", id_of(&build)));
+    assert_eq!(code, 200);
+    let log = log.as_str().expect("text").to_string();
+    assert!(log.contains(&format!("building {first} on main")), "{log}");
+
+    // The dashboard lists it and shows its page.
+    let (code, list) = server.get("/");
+    assert_eq!(code, 200);
+    assert!(list.as_str().expect("html").contains(&id_of(&build)[..8]));
+    let (code, page) = server.get(&format!("/builds/{}", id_of(&build)));
+    assert_eq!(code, 200);
+    let page = page.as_str().expect("html").to_string();
+    assert!(page.contains("line 3") && page.contains("SUCCESS") && page.contains("decision <b>build</b>"), "{page}");
+
+    // A docs-only change: skipped, and GitHub hears success so the required check does not hang.
+    repo.write("docs/guide.md", "# Guide\n");
+    let second = repo.commit("docs only");
+    let (headers, body) = github_push("acme/demo", "main", &first, &second, "docs only");
+    assert_eq!(server.post_raw("/hooks/github", &headers, body).0, 202);
+    let builds = server.wait_for("the docs push to be decided", 30, |b| b.len() == 2);
+    let skipped = server.build(&id_of(&builds[0]));
+    assert_eq!(skipped["status"], "SKIPPED", "{skipped:#}");
+    assert!(skipped["trigger"]["reason"].as_str().expect("reason").contains("docs/**"), "{skipped:#}");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while statuses.for_sha(&second).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let posted = statuses.for_sha(&second);
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(posted[0].0, "success");
+    assert!(posted[0].1.starts_with("skipped: "), "{posted:?}");
+    let first_statuses: Vec<String> =
+        statuses.for_sha(&first).into_iter().map(|(s, _, c)| format!("{s} {c}")).collect();
+    assert_eq!(first_statuses.first().map(String::as_str), Some("pending pipewright/main"));
+    assert_eq!(first_statuses.last().map(String::as_str), Some("success pipewright/main"), "{first_statuses:?}");
+    let target = statuses.posts.lock().expect("lock")[0].1["target_url"].as_str().unwrap_or("").to_string();
+    assert_eq!(target, format!("{}/builds/{}", server.url, id_of(&build)));
+}
+
+#[test]
+fn webhook_intake_answers_and_keeps_only_verified_new_deliveries() {
+    if !docker_ready() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("tempdir");
+    let repo = GitRepo::with_config(DEMO);
+    let head = repo.git(&["rev-parse", "HEAD"]);
+    let server = Server::start(data.path(), &config(repo.path(), None, "maxBodyBytes: 65536\n"));
+    let (headers, body) = github_push("acme/demo", "main", &"0".repeat(40), &head, "build file");
+    let without = |name: &str| headers.iter().filter(|(k, _)| *k != name).cloned().collect::<Vec<_>>();
+
+    let mut tampered = body.clone();
+    tampered.push(b' ');
+    let (code, answer) = server.post_raw("/hooks/github", &headers, tampered);
+    assert_eq!(code, 401, "{answer}");
+    assert!(answer["error"].as_str().unwrap_or("").contains("does not match the body"), "{answer}");
+    let (code, answer) = server.post_raw("/hooks/github", &without("x-hub-signature-256"), body.clone());
+    assert_eq!(code, 401, "{answer}");
+    assert!(answer["error"].as_str().unwrap_or("").contains("X-Hub-Signature-256"), "{answer}");
+    let (big_headers, big) = signed("push", vec![b' '; 70_000]);
+    assert_eq!(server.post_raw("/hooks/github", &big_headers, big).0, 413);
+    let (bad_headers, bad) = signed("push", b"{\"ref\": ".to_vec());
+    let (code, answer) = server.post_raw("/hooks/github", &bad_headers, bad);
+    assert_eq!(code, 400, "{answer}");
+    let (ping_headers, ping) = signed("ping", std::fs::read(fixture("webhooks/github/ping.json")).expect("ping"));
+    assert_eq!(server.post_raw("/hooks/github", &ping_headers, ping).0, 200);
+    let (code, answer) = server.post_raw("/hooks/gitlab", &headers, body.clone());
+    assert_eq!(code, 401, "no GitLab repository is configured: {answer}");
+
+    let (code, answer) = server.post_raw("/hooks/github", &headers, body.clone());
+    assert_eq!(code, 202, "{answer}");
+    let (code, answer) = server.post_raw("/hooks/github", &headers, body);
+    assert_eq!((code, &answer["duplicate"]), (200, &json!(true)), "a redelivery: {answer}");
+
+    let db = server.database();
+    assert_eq!(server.rt.block_on(db.delivery_count()).expect("count"), 1, "only the verified, new delivery is kept");
+    let builds = server.wait_for("the build", 60, |b| !b.is_empty() && b[0]["status"] == "SUCCESS");
+    assert_eq!(builds.len(), 1);
+    let (_, metrics) = server.get("/metrics");
+    let metrics = metrics.as_str().expect("text").to_string();
+    for line in [
+        "pipewright_webhook_deliveries_total{result=\"accepted\"} 1",
+        "pipewright_webhook_deliveries_total{result=\"duplicate\"} 1",
+        "pipewright_webhook_deliveries_total{result=\"unauthorized\"} 3",
+        "pipewright_webhook_deliveries_total{result=\"malformed\"} 1",
+        "pipewright_builds{status=\"SUCCESS\"} 1",
+    ] {
+        assert!(metrics.contains(line), "no `{line}` in:\n{metrics}");
+    }
+}
+
+const SLOW: &str = "steps:
+- name: local/busybox:1
+  entrypoint: sh
+  args: ['-c', 'echo start; if [ -f slow ]; then sleep 120; fi; echo done']
+triggers:
+- name: deploy
+  event: push
+  branch: '^main$'
+  concurrency: {group: deploy}
+- name: pr
+  event: pull_request
+  branch: '^main$'
+  concurrency: {group: 'pr-$_PR_NUMBER', cancelInProgress: true}
+";
+
+fn containers_of(build_id: &str) -> usize {
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label=pipewright.build={build_id}")])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().count()
+}
+
+fn of_sha<'a>(builds: &'a [Value], sha: &str) -> Vec<&'a Value> {
+    builds.iter().filter(|b| b["commit"]["sha"] == sha).collect()
+}
+
+#[test]
+fn kill_9_during_a_build_loses_nothing_and_duplicates_nothing() {
+    if !docker_ready() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut repo = GitRepo::with_config(SLOW);
+    repo.write("slow", "");
+    let slow = repo.commit("slow");
+    let mut server = Server::start(data.path(), &config(repo.path(), None, ""));
+    let (headers, body) = github_push("acme/demo", "main", &"0".repeat(40), &slow, "slow");
+    assert_eq!(server.post_raw("/hooks/github", &headers, body).0, 202);
+    let builds = server.wait_for("the build to run", 60, |b| b.len() == 1 && b[0]["status"] == "WORKING");
+    let interrupted = id_of(&builds[0]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while containers_of(&interrupted) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(containers_of(&interrupted), 1, "the step's container runs");
+
+    // One more delivery, answered, then the server dies at once.
+    std::fs::remove_file(repo.path().join("slow")).expect("rm");
+    let quick = repo.commit("quick");
+    let (headers, body) = github_push("acme/demo", "main", &slow, &quick, "quick");
+    assert_eq!(server.post_raw("/hooks/github", &headers, body).0, 202);
+    server.kill9();
+    assert_eq!(containers_of(&interrupted), 1, "kill -9 cleans nothing up");
+
+    server.restart();
+    let builds = server.wait_for("the builds to end", 90, |b| {
+        b.len() == 2 && b.iter().all(|x| !matches!(x["status"].as_str(), Some("QUEUED" | "WORKING")))
+    });
+    let first = server.build(&interrupted);
+    assert_eq!(first["status"], "INTERNAL_ERROR", "{first:#}");
+    assert!(first["statusDetail"].as_str().unwrap_or("").contains("stopped while the build was running"), "{first:#}");
+    assert_eq!(containers_of(&interrupted), 0, "the restarted server removed what the build left");
+    assert_eq!(of_sha(&builds, &quick).len(), 1, "the delivery answered before the kill built exactly once");
+    let db = server.database();
+    assert_eq!(server.rt.block_on(db.delivery_count()).expect("count"), 2);
+    assert!(server.rt.block_on(db.pending_deliveries(10)).expect("pending").is_empty());
+}
+
+#[test]
+fn a_newer_pull_request_push_cancels_the_older_build_and_deploys_queue_in_order() {
+    if !docker_ready() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut repo = GitRepo::with_config(SLOW);
+    let base = repo.git(&["rev-parse", "HEAD"]);
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.write("slow", "");
+    let older = repo.commit("slow change");
+    let server = Server::start(data.path(), &config(repo.path(), None, ""));
+    let (headers, body) = github_pull_request("acme/demo", 7, &base, &older, "feature");
+    assert_eq!(server.post_raw("/hooks/github", &headers, body).0, 202);
+    let builds = server.wait_for("the PR build to run", 60, |b| b.len() == 1 && b[0]["status"] == "WORKING");
+    let superseded = id_of(&builds[0]);
+    assert_eq!(server.build(&superseded)["substitutions"]["_PR_NUMBER"], "7");
+
+    std::fs::remove_file(repo.path().join("slow")).expect("rm");
+    let newer = repo.commit("fix");
+    let (headers, body) = github_pull_request("acme/demo", 7, &base, &newer, "feature");
+    assert_eq!(server.post_raw("/hooks/github", &headers, body).0, 202);
+    let builds = server.wait_for("the newer PR build", 60, |b| {
+        b.len() == 2 && of_sha(b, &newer).first().is_some_and(|x| x["status"] == "SUCCESS")
+    });
+    assert_eq!(of_sha(&builds, &older)[0]["status"], "CANCELLED");
+    assert_eq!(containers_of(&superseded), 0, "the cancelled build's container was stopped and removed");
+
+    // Three pushes to main at once: the deploy group runs them one at a time, in arrival order.
+    repo.git(&["checkout", "-q", "main"]);
+    let mut shas = Vec::new();
+    let mut before = base.clone();
+    for i in 0..3 {
+        repo.write("n", &i.to_string());
+        let sha = repo.commit(&format!("deploy {i}"));
+        let (headers, body) = github_push("acme/demo", "main", &before, &sha, "deploy");
+        assert_eq!(server.post_raw("/hooks/github", &headers, body).0, 202);
+        before = sha.clone();
+        shas.push(sha);
+    }
+    let builds = server.wait_for("the deploys", 120, |b| {
+        shas.iter().all(|s| of_sha(b, s).first().is_some_and(|x| x["status"] == "SUCCESS"))
+    });
+    let spans: Vec<(f64, f64)> = shas
+        .iter()
+        .map(|s| {
+            let b = of_sha(&builds, s)[0];
+            (timestamp(&b["startTime"]), timestamp(&b["finishTime"]))
+        })
+        .collect();
+    for pair in spans.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "deploys overlapped or ran out of order: {spans:?}");
+    }
+}
