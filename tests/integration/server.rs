@@ -15,6 +15,8 @@ use crate::support::*;
 pub const SECRET: &str = "ci-test-secret";
 pub const TOKEN_ALICE: &str = "alice-token-0123456789";
 pub const TOKEN_BOB: &str = "bob-token-0123456789ab";
+/// The token of the author of every commit [`GitRepo`] makes.
+pub const TOKEN_ADA: &str = "ada-token-0123456789abc";
 
 /// A running `pipewright serve`.
 pub struct Server {
@@ -65,6 +67,7 @@ impl Server {
             .env("PW_SECRET", SECRET)
             .env("PW_ALICE", TOKEN_ALICE)
             .env("PW_BOB", TOKEN_BOB)
+            .env("PW_ADA", TOKEN_ADA)
             .env("PW_STATUS_TOKEN", "status-token")
             .env("PIPEWRIGHT_LOG", "info")
             .stdout(Stdio::null())
@@ -324,6 +327,7 @@ pub fn config(repo: &Path, statuses: Option<&str>, extra: &str) -> String {
         statuses.map(|url| format!("  statuses: {{api: '{url}', token: env:PW_STATUS_TOKEN}}\n")).unwrap_or_default();
     format!(
         "maxBuilds: 2\npublicReads: true\ntokens:\n- {{name: alice, token: env:PW_ALICE}}\n- {{name: bob, token: env:PW_BOB}}\n\
+         - {{name: 'ada@example.com', token: env:PW_ADA}}\n\
          repositories:\n- name: acme/demo\n  url: '{}'\n  forge: github\n  webhookSecret: env:PW_SECRET\n{statuses}{extra}",
         repo.display()
     )
@@ -579,4 +583,135 @@ fn a_newer_pull_request_push_cancels_the_older_build_and_deploys_queue_in_order(
     for pair in spans.windows(2) {
         assert!(pair[0].1 <= pair[1].0, "deploys overlapped or ran out of order: {spans:?}");
     }
+}
+
+const RELEASED: &str = "steps:
+- name: local/busybox:1
+  args: [echo, built]
+triggers:
+- {name: main, event: push, branch: '^main$'}
+- {name: pr, event: pull_request, branch: '^main$'}
+environments:
+- name: dev
+  branches: ['^main$']
+  auto: true
+- name: prod
+  approval: {required: 1, preventSelfApproval: true}
+";
+
+impl Server {
+    /// A dashboard form post with the sign-in cookie of `token`; returns the page it redirects to.
+    pub fn form(&self, path: &str, token: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let url = format!("{}{path}", self.url);
+        let body: String =
+            fields.iter().map(|(k, v)| format!("{k}={}", v.replace(' ', "+"))).collect::<Vec<_>>().join("&");
+        let http = self.http.clone();
+        let cookie = format!("pipewright_token={token}");
+        self.rt.block_on(async move {
+            let response = http
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", cookie)
+                .body(body)
+                .send()
+                .await
+                .expect("dashboard answers");
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        })
+    }
+}
+
+#[test]
+fn promotions_through_the_api_and_the_dashboard_follow_the_same_rules() {
+    if !docker_ready() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut repo = GitRepo::with_config(RELEASED);
+    let head = repo.git(&["rev-parse", "HEAD"]);
+    let server = Server::start(data.path(), &config(repo.path(), None, ""));
+    let (headers, body) = github_push("acme/demo", "main", &"0".repeat(40), &head, "build file");
+    assert_eq!(server.post_raw("/hooks/github", &headers, body).0, 202);
+    let builds = server.wait_for("the build", 60, |b| b.len() == 1 && b[0]["status"] == "SUCCESS");
+    let id = id_of(&builds[0]);
+    let (_, envs) = server.get("/v1/environments");
+    assert_eq!(envs["environments"][0]["environment"], "dev", "auto promotion: {envs}");
+    assert_eq!(envs["environments"][0]["buildId"], id.as_str());
+
+    let promote = format!("/v1/projects/local/builds/{id}:promote");
+    let approve = format!("/v1/projects/local/builds/{id}:approve");
+    let prod = json!({"environment": "prod", "comment": "ship it"});
+    let (code, answer) = server.request("POST", &promote, None, Some(prod.clone()));
+    assert_eq!(code, 401, "{answer}");
+    let (code, answer) = server.request("POST", &promote, Some(TOKEN_ALICE), Some(prod.clone()));
+    assert_eq!(code, 409, "{answer}");
+    assert_eq!(answer["error"]["details"][0]["rule"], "approval");
+    assert_eq!(answer["error"]["details"][0]["detail"], "0 of 1 approval given");
+    let (code, answer) = server.request("POST", &approve, Some(TOKEN_ADA), Some(prod.clone()));
+    assert_eq!(code, 409, "the commit's author cannot approve it: {answer}");
+    assert_eq!(answer["error"]["details"][0]["rule"], "no self-approval");
+    let (code, answer) = server.request("POST", &approve, Some(TOKEN_ALICE), Some(prod.clone()));
+    assert_eq!(code, 200, "{answer}");
+    let (code, answer) = server.request("POST", &promote, Some(TOKEN_ALICE), Some(prod.clone()));
+    assert_eq!(code, 409, "the approver cannot also be the promoter: {answer}");
+
+    // The dashboard's button goes through the same rules and shows the refusal.
+    let (code, page) = server.form(&format!("/builds/{id}/promote"), TOKEN_ALICE, &[("environment", "prod")]);
+    assert_eq!(code, 200);
+    assert!(page.contains("may not enter `prod`") && page.contains("approval: 0 of 1 approval given"), "{page}");
+    let (code, page) =
+        server.form(&format!("/builds/{id}/promote"), TOKEN_BOB, &[("environment", "prod"), ("comment", "ship it")]);
+    assert_eq!(code, 200);
+    assert!(page.contains("promoted to prod"), "{page}");
+    let (_, history) = server.get("/v1/environments/prod/history");
+    let audit: Vec<String> = history["audit"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {} {}",
+                a["actor"].as_str().unwrap_or(""),
+                a["action"].as_str().unwrap_or(""),
+                a["result"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        audit,
+        [
+            "alice promote refused",
+            "ada@example.com approve refused",
+            "alice approve ok",
+            "alice promote refused",
+            "alice promote refused",
+            "bob promote ok",
+        ]
+    );
+
+    // A pull request from a fork builds, without secrets, and can never be promoted.
+    repo.git(&["checkout", "-q", "-b", "contrib"]);
+    let forked = repo.commit("from a fork");
+    let (_, body) = github_pull_request("acme/demo", 9, &head, &forked, "contrib");
+    let mut payload: Value = serde_json::from_slice(&body).expect("json");
+    payload["pull_request"]["head"]["repo"]["full_name"] = json!("mallory/demo");
+    payload["pull_request"]["head"]["repo"]["fork"] = json!(true);
+    let (headers, body) = signed("pull_request", serde_json::to_vec(&payload).expect("json"));
+    assert_eq!(server.post_raw("/hooks/github", &headers, body).0, 202);
+    let builds = server
+        .wait_for("the fork's build", 60, |b| of_sha(b, &forked).first().is_some_and(|x| x["status"] == "SUCCESS"));
+    let fork_id = id_of(of_sha(&builds, &forked)[0]);
+    assert_eq!(server.build(&fork_id)["trigger"]["fork"], true);
+    let (code, answer) = server.request(
+        "POST",
+        &format!("/v1/projects/local/builds/{fork_id}:promote"),
+        Some(TOKEN_BOB),
+        Some(json!({"environment": "dev"})),
+    );
+    assert_eq!(code, 409, "{answer}");
+    assert!(
+        answer["error"]["details"].as_array().expect("details").iter().any(|d| d["rule"] == "no forks"),
+        "{answer}"
+    );
 }
