@@ -130,9 +130,10 @@ async fn build(
             })
         })
         .collect();
-    let phases: Vec<Value> = record
-        .timing
-        .iter()
+    let mut spans: Vec<_> = record.timing.iter().collect();
+    spans.sort_by_key(|(_, span)| span.start_time.map(|t| t.0));
+    let phases: Vec<Value> = spans
+        .into_iter()
         .map(|(name, span)| {
             json!({
                 "name": name,

@@ -715,3 +715,72 @@ fn promotions_through_the_api_and_the_dashboard_follow_the_same_rules() {
         "{answer}"
     );
 }
+
+const TICKING: &str = "steps:
+- id: ticker
+  name: local/busybox:1
+  entrypoint: sh
+  args: ['-c', 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo tick $$i; sleep 0.5; done']
+";
+
+/// Debian's `chromium`, headless; `None` (SKIPPED, or a failure in CI) when it is not installed.
+fn chromium() -> Option<&'static str> {
+    let found = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|name| Command::new(name).arg("--version").output().is_ok_and(|o| o.status.success()));
+    if found.is_none() {
+        if std::env::var("PIPEWRIGHT_REQUIRE_DOCKER").is_ok_and(|v| v == "1") {
+            panic!("chromium is missing (run `.ci/setup`)");
+        }
+        eprintln!("SKIPPED: chromium is not installed");
+    }
+    found
+}
+
+fn headless(browser: &str, args: &[&str], url: &str) -> String {
+    let profile = tempfile::tempdir().expect("profile dir");
+    let out = Command::new(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("chromium runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_dashboard_renders_in_chromium_and_streams_a_running_log() {
+    if !docker_ready() {
+        return;
+    }
+    let Some(browser) = chromium() else { return };
+    let data = tempfile::tempdir().expect("tempdir");
+    let repo = GitRepo::with_config(TICKING);
+    let head = repo.git(&["rev-parse", "HEAD"]);
+    let server = Server::start(data.path(), &config(repo.path(), None, ""));
+    let (headers, body) = github_push("acme/demo", "main", &"0".repeat(40), &head, "ticking");
+    assert_eq!(server.post_raw("/hooks/github", &headers, body).0, 202);
+    let builds = server.wait_for("the build to start", 60, |b| b.len() == 1 && b[0]["status"] == "WORKING");
+    let id = id_of(&builds[0]);
+    let page = format!("{}/builds/{id}", server.url);
+
+    // Loaded while the build runs, the page then receives lines written after it was rendered.
+    let (_, rendered) = server.get(&format!("/builds/{id}"));
+    assert!(!rendered.as_str().unwrap_or("").contains("tick 12"), "the build has not finished yet");
+    let dom = headless(browser, &["--virtual-time-budget=20000", "--dump-dom"], &page);
+    assert!(dom.contains("tick 12"), "the log did not stream:\n{dom}");
+    assert!(dom.contains(r#"id="status" class="status SUCCESS""#), "the status did not follow the end:\n{dom}");
+
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    for (name, url) in [("dashboard-builds.png", format!("{}/", server.url)), ("dashboard-build.png", page)] {
+        let shot = artifacts.join(name);
+        let _ = std::fs::remove_file(&shot);
+        headless(browser, &["--window-size=1280,900", &format!("--screenshot={}", shot.display())], &url);
+        let bytes = std::fs::read(&shot).unwrap_or_else(|_| panic!("no screenshot {}", shot.display()));
+        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "{name} is not a real screenshot");
+    }
+    let list = headless(browser, &["--dump-dom"], &format!("{}/", server.url));
+    assert!(list.contains(&id[..8]) && list.contains("SUCCESS"), "{list}");
+}
