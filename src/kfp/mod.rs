@@ -1,6 +1,6 @@
 //! Kubeflow component specs and compiled pipeline specs (IR): pointing them at this build's images,
-//! checking a compiled spec uses only those, and summarising its structure (SPEC §7, §8;
-//! `research/kfp.md` §1, §2).
+//! checking a compiled spec uses only those, summarising its structure and comparing two compiled
+//! specs by that structure (SPEC §7, §8, §14; `research/kfp.md` §1, §2).
 //!
 //! Rewriting is surgical: the bytes of each image scalar are replaced, in the style the file wrote
 //! it, and nothing else. Comments, key order, quoting and flow style stay as they were, so a
@@ -11,6 +11,7 @@
 //! Pure: text in, value out. No IO, no Docker, no Python; the SDK is only used by a test
 //! (`tests/kfp_check.py`) to confirm Kubeflow reads our output.
 
+pub mod diff;
 mod error;
 mod path;
 mod rewrite;
@@ -22,13 +23,16 @@ mod target;
 #[cfg(test)]
 mod corpus_tests;
 #[cfg(test)]
+mod diff_tests;
+#[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};
 
+pub use diff::{Change, SpecDiff};
 pub use error::{SpecError, StaleImage};
 pub use rewrite::{ImageChange, Rewrite};
-pub use summary::{ExecutorKind, ExecutorSummary, ParameterSummary, PipelineSummary, TaskSummary};
+pub use summary::{ExecutorKind, ExecutorSummary, ParameterSummary, PipelineSummary, TaskInput, TaskSummary};
 pub use target::ImageTarget;
 
 use spec::Spec;
@@ -102,6 +106,13 @@ pub fn check_pipeline(text: &str, label: &str, targets: &[ImageTarget]) -> Resul
 /// The structural summary of a compiled pipeline spec (see [`PipelineSummary`]).
 pub fn summarize(text: &str, label: &str) -> Result<PipelineSummary, SpecError> {
     summary::summarize(&Spec::parse(text, label)?)
+}
+
+/// The semantic diff between two compiled pipeline specs (see [`diff`]).
+pub fn diff_specs(base: &str, base_label: &str, head: &str, head_label: &str) -> Result<SpecDiff, SpecError> {
+    let base = summarize(base, base_label)?;
+    let head = summarize(head, head_label)?;
+    Ok(diff::diff(&base, &head))
 }
 
 /// Every image a spec file names where a rewrite would look: a v1 component's image, or each

@@ -60,6 +60,29 @@ pub struct TaskSummary {
     pub dependent_tasks: Vec<String>,
     /// `cachingOptions.enableCache`; `None` when the task has no `cachingOptions`.
     pub caching: Option<bool>,
+    /// `triggerPolicy.condition`, the CEL expression that decides whether the task runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// Where each input (`inputs.parameters.*` and `inputs.artifacts.*`) comes from. Records written
+    /// before this field existed read as having none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, TaskInput>,
+}
+
+/// Where a task input comes from (`PipelineTaskSpec.inputs`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TaskInput {
+    /// `runtimeValue.constant` (schema 2.1.0) or `runtimeValue.constantValue.*` (2.0.0).
+    Constant(serde_json::Value),
+    /// `taskOutputParameter` / `taskOutputArtifact`: an output of another task in the same DAG.
+    TaskOutput { task: String, output: String },
+    /// `componentInputParameter` / `componentInputArtifact`: an input of the enclosing DAG.
+    ComponentInput(String),
+    /// `taskFinalStatus`: the final status of an upstream task (exit handlers).
+    TaskFinalStatus(String),
+    /// Anything else, as compact JSON.
+    Other(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,9 +214,52 @@ fn tasks(dag: &Field<'_>) -> Result<BTreeMap<String, TaskSummary>, SpecError> {
             None => None,
         };
         let component = task.require("componentRef")?.require("name")?.text()?.to_string();
-        out.insert(name.to_string(), TaskSummary { component, dependent_tasks, caching });
+        let condition = match task.dig(&["triggerPolicy", "condition"])? {
+            Some(condition) => Some(condition.text()?.to_string()),
+            None => None,
+        };
+        let mut inputs = BTreeMap::new();
+        for kind in ["parameters", "artifacts"] {
+            let Some(section) = task.dig(&["inputs", kind])? else { continue };
+            for (input, spec) in section.entries()? {
+                inputs.insert(input.to_string(), task_input(&spec)?);
+            }
+        }
+        out.insert(name.to_string(), TaskSummary { component, dependent_tasks, caching, condition, inputs });
     }
     Ok(out)
+}
+
+fn task_input(spec: &Field<'_>) -> Result<TaskInput, SpecError> {
+    for (key, output_key) in
+        [("taskOutputParameter", "outputParameterKey"), ("taskOutputArtifact", "outputArtifactKey")]
+    {
+        if let Some(source) = spec.get(key)? {
+            let task = source.require("producerTask")?.text()?.to_string();
+            let output = source.get(output_key)?.map(|f| f.text().map(str::to_string)).transpose()?.unwrap_or_default();
+            return Ok(TaskInput::TaskOutput { task, output });
+        }
+    }
+    for key in ["componentInputParameter", "componentInputArtifact"] {
+        if let Some(source) = spec.get(key)? {
+            return Ok(TaskInput::ComponentInput(source.text()?.to_string()));
+        }
+    }
+    if let Some(status) = spec.get("taskFinalStatus")? {
+        return Ok(TaskInput::TaskFinalStatus(status.require("producerTask")?.text()?.to_string()));
+    }
+    if let Some(value) = spec.get("runtimeValue")? {
+        if let Some(constant) = value.get("constant")? {
+            return Ok(TaskInput::Constant(to_json(constant.node)));
+        }
+        // Schema 2.0.0: `constantValue: {stringValue|intValue|doubleValue: …}`.
+        if let Some(constant) = value.get("constantValue")?
+            && let Some((_, typed)) = constant.entries()?.into_iter().next()
+        {
+            return Ok(TaskInput::Constant(to_json(typed.node)));
+        }
+    }
+    Ok(TaskInput::Other(to_json(spec.node).to_string()))
 }
 
 fn is_true(node: &Node) -> bool {
@@ -305,7 +371,17 @@ components:
   comp-for-loop-1:
     dag:
       tasks:
-        consume: {componentRef: {name: comp-produce}, dependentTasks: [b, a]}
+        consume:
+          componentRef: {name: comp-produce}
+          dependentTasks: [b, a]
+          triggerPolicy: {condition: "inputs.parameter_values['n'] > 1"}
+          inputs:
+            parameters:
+              n: {runtimeValue: {constant: 3}}
+              m: {taskOutputParameter: {producerTask: b, outputParameterKey: out}}
+              g: {componentInputParameter: pipelinechannel--greeting}
+            artifacts:
+              data: {taskOutputArtifact: {producerTask: a, outputArtifactKey: ds}}
 deploymentSpec:
   executors:
     exec-produce:
@@ -331,13 +407,27 @@ deploymentSpec:
         assert_eq!(root["loop"].caching, Some(false));
         assert_eq!(root["produce"].caching, Some(true));
         assert_eq!(summary.dags["comp-for-loop-1"]["consume"].dependent_tasks, ["a", "b"]);
-        assert_eq!(summary.dags["comp-for-loop-1"]["consume"].caching, None);
+        let consume = &summary.dags["comp-for-loop-1"]["consume"];
+        assert_eq!(consume.caching, None);
+        assert_eq!(consume.condition.as_deref(), Some("inputs.parameter_values['n'] > 1"));
+        assert_eq!(consume.inputs["n"], TaskInput::Constant(serde_json::json!(3)));
+        assert_eq!(consume.inputs["m"], TaskInput::TaskOutput { task: "b".into(), output: "out".into() });
+        assert_eq!(consume.inputs["g"], TaskInput::ComponentInput("pipelinechannel--greeting".into()));
+        assert_eq!(consume.inputs["data"], TaskInput::TaskOutput { task: "a".into(), output: "ds".into() });
+        assert!(root["produce"].inputs.is_empty() && root["produce"].condition.is_none());
         let p = &summary.parameters;
         assert_eq!(p["greeting"].default, Some(serde_json::json!("hello")));
         assert_eq!(p["times"].default, Some(serde_json::json!(1000.0)));
         assert!(p["times"].optional);
         assert_eq!(p["label"].default, Some(serde_json::json!("1")));
         assert_eq!(p["flags"].default, Some(serde_json::json!({"a": [1, true, null]})));
+    }
+
+    #[test]
+    fn summaries_recorded_before_inputs_were_summarised_still_read() {
+        let old = r#"{"component": "comp-a", "dependent_tasks": ["b"], "caching": true}"#;
+        let task: TaskSummary = serde_json::from_str(old).expect("an old record reads");
+        assert!(task.inputs.is_empty() && task.condition.is_none());
     }
 
     #[test]
