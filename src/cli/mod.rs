@@ -4,6 +4,7 @@
 //! stderr. Exit codes: 0 success, 1 the build ran and failed (or the file is invalid), 2 pipewright
 //! could not do what was asked (bad arguments, unreadable config, Docker unreachable).
 
+mod diff;
 mod output;
 mod promote;
 
@@ -53,6 +54,13 @@ enum Command {
     Rollback(promote::RollbackArgs),
     /// What is in each environment (and, with `--history`, who put it there, when and why)
     Envs(promote::EnvsArgs),
+    /// Compare two compiled pipeline specs: components, images, commands, inputs and defaults, tasks,
+    /// DAG edges, caching and conditions that changed from BASE to HEAD
+    ///
+    /// Prints `no changes` (human), an empty `changes` list (json) or a sentence (markdown) when they
+    /// are the same. Exit code 0 whether or not they differ (1 with `--exit-code` when they do), 2 when
+    /// a file cannot be read or is not a compiled pipeline spec.
+    Diff(diff::DiffArgs),
     /// Run the build server: webhooks, queue, API and dashboard
     Serve(ServeArgs),
     /// Print the version
@@ -233,6 +241,7 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Validate(args) => validate(args),
+        Command::Diff(args) => diff::diff(args),
         Command::RunPipeline(args) => block_on(run_pipeline(args)),
         Command::Rewrite(args) => block_on(rewrite(args)),
         Command::Promote(args) => block_on(promote::promote(args)),

@@ -6,6 +6,7 @@
 mod cancel;
 mod cli;
 mod contract;
+mod diff;
 mod ml;
 mod phases;
 mod promote;
