@@ -61,6 +61,13 @@ enum Command {
     /// are the same. Exit code 0 whether or not they differ (1 with `--exit-code` when they do), 2 when
     /// a file cannot be read or is not a compiled pipeline spec.
     Diff(diff::DiffArgs),
+    /// Print the JSON Schema (draft 2020-12) of the build file, for editors and other tools
+    ///
+    /// It covers Cloud Build's fields and pipewright's own (`components`, `pipeline`, `run`,
+    /// `environments`, `triggers`), each under its camelCase and snake_case names, and refuses unknown
+    /// keys. Rules a schema cannot state (substitutions, `waitFor` order, secrets used) are checked by
+    /// `pipewright validate`.
+    Schema,
     /// Run the build server: webhooks, queue, API and dashboard
     Serve(ServeArgs),
     /// Print the version
@@ -242,6 +249,11 @@ pub fn main() -> ExitCode {
         }
         Command::Validate(args) => validate(args),
         Command::Diff(args) => diff::diff(args),
+        Command::Schema => {
+            let schema = config::schema::schema();
+            println!("{}", serde_json::to_string_pretty(&schema).expect("the schema serialises"));
+            ExitCode::SUCCESS
+        }
         Command::RunPipeline(args) => block_on(run_pipeline(args)),
         Command::Rewrite(args) => block_on(rewrite(args)),
         Command::Promote(args) => block_on(promote::promote(args)),

@@ -116,10 +116,10 @@ pub struct Concurrency {
     pub cancel_in_progress: bool,
 }
 
-const BACKENDS: &[&str] = &["local", "kfp", "vertex"];
-const EVENTS: &[&str] = &["push", "tag", "pull_request", "manual"];
-const GATE_OPS: &[&str] = &[">=", ">", "<=", "<", "=="];
-const RUN_SETTINGS: &[&str] = &["host", "project", "location", "pipelineRoot", "serviceAccount", "tokenEnv"];
+pub(super) const BACKENDS: &[&str] = &["local", "kfp", "vertex"];
+pub(super) const EVENTS: &[&str] = &["push", "tag", "pull_request", "manual"];
+pub(super) const GATE_OPS: &[&str] = &[">=", ">", "<=", "<", "=="];
+pub(super) const RUN_SETTINGS: &[&str] = &["host", "project", "location", "pipelineRoot", "serviceAccount", "tokenEnv"];
 
 impl Extensions {
     pub fn read(d: &mut Decoder, map: &mut MapReader<'_>) -> Extensions {

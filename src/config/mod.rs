@@ -8,6 +8,7 @@ mod decode;
 mod diagnostic;
 pub mod extensions;
 mod model;
+pub mod schema;
 mod validate;
 
 pub use crate::yaml::Pos;

@@ -295,7 +295,7 @@ fn read_volume(d: &mut Decoder, node: &Node, path: &str) -> Option<Volume> {
     Some(Volume { name: name?, path: vpath?, pos: node.pos })
 }
 
-const MACHINE_TYPES: &[&str] = &[
+pub(super) const MACHINE_TYPES: &[&str] = &[
     "UNSPECIFIED",
     "N1_HIGHCPU_8",
     "N1_HIGHCPU_32",
@@ -316,6 +316,17 @@ const MACHINE_TYPES: &[&str] = &[
     "E2_HIGHMEM_16",
 ];
 
+pub(super) const SUBSTITUTION_OPTIONS: &[&str] = &["MUST_MATCH", "ALLOW_LOOSE"];
+pub(super) const SOURCE_PROVENANCE_HASHES: &[&str] = &["NONE", "SHA256", "MD5", "GO_MODULE_H1", "SHA512"];
+pub(super) const LOG_STREAMING_OPTIONS: &[&str] = &["STREAM_DEFAULT", "STREAM_ON", "STREAM_OFF"];
+pub(super) const LOGGING_MODES: &[&str] =
+    &["LOGGING_UNSPECIFIED", "LEGACY", "GCS_ONLY", "STACKDRIVER_ONLY", "CLOUD_LOGGING_ONLY", "NONE"];
+pub(super) const DEFAULT_LOGS_BUCKET_BEHAVIORS: &[&str] =
+    &["DEFAULT_LOGS_BUCKET_BEHAVIOR_UNSPECIFIED", "REGIONAL_USER_OWNED_BUCKET", "LEGACY_BUCKET"];
+pub(super) const VERIFY_OPTIONS: &[&str] = &["NOT_VERIFIED", "VERIFIED"];
+/// `options.diskSizeGb` bounds.
+pub(super) const DISK_SIZE_GB: std::ops::RangeInclusive<i64> = 0..=4000;
+
 fn read_options(d: &mut Decoder, node: &Node, path: &str) -> Options {
     let mut options = Options::default();
     let Some(mut map) = d.map(node, path) else {
@@ -327,7 +338,7 @@ fn read_options(d: &mut Decoder, node: &Node, path: &str) -> Options {
         options.volumes = d.list(node, &path, read_volume);
     }
     if let Some((node, path)) = map.take(d, "substitutionOption")
-        && let Some(value) = d.one_of(node, &path, &["MUST_MATCH", "ALLOW_LOOSE"])
+        && let Some(value) = d.one_of(node, &path, SUBSTITUTION_OPTIONS)
     {
         let option =
             if value.value == "ALLOW_LOOSE" { SubstitutionOption::AllowLoose } else { SubstitutionOption::MustMatch };
@@ -336,33 +347,29 @@ fn read_options(d: &mut Decoder, node: &Node, path: &str) -> Options {
     options.dynamic_substitutions = map.bool(d, "dynamicSubstitutions");
     options.automap_substitutions = map.bool(d, "automapSubstitutions");
     map.no_effect(d, "sourceProvenanceHash", |d, n, p| {
-        d.list(n, p, |d, n, p| d.one_of(n, p, &["NONE", "SHA256", "MD5", "GO_MODULE_H1", "SHA512"]));
+        d.list(n, p, |d, n, p| d.one_of(n, p, SOURCE_PROVENANCE_HASHES));
     });
     map.no_effect(d, "machineType", |d, n, p| {
         d.one_of(n, p, MACHINE_TYPES);
     });
     map.no_effect(d, "diskSizeGb", |d, n, p| {
         if let Some(size) = d.int(n, p)
-            && !(0..=4000).contains(&size.value)
+            && !DISK_SIZE_GB.contains(&size.value)
         {
-            d.error(n.pos, p, format!("{} is outside 0..=4000", size.value));
+            d.error(n.pos, p, format!("{} is outside {DISK_SIZE_GB:?}", size.value));
         }
     });
     map.no_effect(d, "logStreamingOption", |d, n, p| {
-        d.one_of(n, p, &["STREAM_DEFAULT", "STREAM_ON", "STREAM_OFF"]);
+        d.one_of(n, p, LOG_STREAMING_OPTIONS);
     });
     map.no_effect(d, "logging", |d, n, p| {
-        d.one_of(
-            n,
-            p,
-            &["LOGGING_UNSPECIFIED", "LEGACY", "GCS_ONLY", "STACKDRIVER_ONLY", "CLOUD_LOGGING_ONLY", "NONE"],
-        );
+        d.one_of(n, p, LOGGING_MODES);
     });
     map.no_effect(d, "defaultLogsBucketBehavior", |d, n, p| {
-        d.one_of(n, p, &["DEFAULT_LOGS_BUCKET_BEHAVIOR_UNSPECIFIED", "REGIONAL_USER_OWNED_BUCKET", "LEGACY_BUCKET"]);
+        d.one_of(n, p, DEFAULT_LOGS_BUCKET_BEHAVIORS);
     });
     map.no_effect(d, "requestedVerifyOption", |d, n, p| {
-        d.one_of(n, p, &["NOT_VERIFIED", "VERIFIED"]);
+        d.one_of(n, p, VERIFY_OPTIONS);
     });
     map.no_effect(d, "enableStructuredLogging", |d, n, p| {
         d.bool(n, p);
@@ -433,6 +440,17 @@ fn read_available_secrets(d: &mut Decoder, node: &Node, path: &str) -> Available
     secrets
 }
 
+/// The `artifacts` uploads to Google's registries (no effect here) and the fields of their entries.
+pub(super) const ARTIFACT_UPLOADS: [(&str, &[&str]); 4] = [
+    ("mavenArtifacts", &["repository", "path", "artifactId", "groupId", "version", "deployFolder"]),
+    ("pythonPackages", &["repository", "paths"]),
+    ("npmPackages", &["repository", "packagePath"]),
+    (
+        "goModules",
+        &["repositoryName", "repositoryLocation", "repositoryProjectId", "sourcePath", "modulePath", "moduleVersion"],
+    ),
+];
+
 fn read_artifacts(d: &mut Decoder, node: &Node, path: &str) -> Artifacts {
     let mut artifacts = Artifacts { pos: Some(node.pos), ..Artifacts::default() };
     let Some(mut map) = d.map(node, path) else {
@@ -447,23 +465,7 @@ fn read_artifacts(d: &mut Decoder, node: &Node, path: &str) -> Artifacts {
         m.finish(d);
         d.warning(node.pos, &path, "has no effect here (uploads to Cloud Storage are not done locally)");
     }
-    let uploads: [(&'static str, &[&'static str]); 4] = [
-        ("mavenArtifacts", &["repository", "path", "artifactId", "groupId", "version", "deployFolder"]),
-        ("pythonPackages", &["repository", "paths"]),
-        ("npmPackages", &["repository", "packagePath"]),
-        (
-            "goModules",
-            &[
-                "repositoryName",
-                "repositoryLocation",
-                "repositoryProjectId",
-                "sourcePath",
-                "modulePath",
-                "moduleVersion",
-            ],
-        ),
-    ];
-    for (field, known) in uploads {
+    for (field, known) in ARTIFACT_UPLOADS {
         map.no_effect(d, field, |d, n, p| {
             d.list(n, p, |d, n, p| {
                 let mut m = d.map(n, p)?;

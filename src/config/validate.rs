@@ -12,13 +12,13 @@ use crate::yaml::Pos;
 
 pub const MAX_STEPS: usize = 100;
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
-const MAX_NAME: usize = 1000;
-const MAX_ARGS: usize = 100;
-const MAX_ARG: usize = 4000;
-const MAX_ENV: usize = 100;
-const MAX_ENV_ENTRY: usize = 1000;
-const MAX_IMAGES: usize = 100;
-const MAX_TAGS: usize = 64;
+pub(super) const MAX_NAME: usize = 1000;
+pub(super) const MAX_ARGS: usize = 100;
+pub(super) const MAX_ARG: usize = 4000;
+pub(super) const MAX_ENV: usize = 100;
+pub(super) const MAX_ENV_ENTRY: usize = 1000;
+pub(super) const MAX_IMAGES: usize = 100;
+pub(super) const MAX_TAGS: usize = 64;
 const MAX_SECRET_VALUES: usize = 100;
 const RESERVED_PATHS: &[&str] = &["/workspace", "/builder/home", "/var/run/docker.sock"];
 

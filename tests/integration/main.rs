@@ -12,6 +12,7 @@ mod phases;
 mod promote;
 mod registry;
 mod runner;
+mod schema;
 mod server;
 mod source;
 mod steps;
