@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use super::fatal;
+use super::{fatal, output};
 use crate::kfp::{self, diff::SpecDiff};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -49,12 +49,10 @@ pub(super) fn diff(args: DiffArgs) -> ExitCode {
         (Err(e), _) | (_, Err(e)) => return fatal(&e, None),
     };
     let diff: SpecDiff = kfp::diff::diff(&base, &head);
-    match args.format {
-        DiffFormat::Human => print!("{}", diff.to_text()),
-        DiffFormat::Json => {
-            println!("{}", serde_json::to_string_pretty(&diff.to_json()).expect("a diff serialises"))
-        }
-        DiffFormat::Markdown => print!("{}", kfp::diff::to_markdown(&diff)),
-    }
+    output::data(&match args.format {
+        DiffFormat::Human => diff.to_text(),
+        DiffFormat::Json => format!("{}\n", serde_json::to_string_pretty(&diff.to_json()).expect("a diff serialises")),
+        DiffFormat::Markdown => kfp::diff::to_markdown(&diff),
+    });
     if args.exit_code && !diff.is_empty() { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }

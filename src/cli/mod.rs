@@ -251,7 +251,7 @@ pub fn main() -> ExitCode {
         Command::Diff(args) => diff::diff(args),
         Command::Schema => {
             let schema = config::schema::schema();
-            println!("{}", serde_json::to_string_pretty(&schema).expect("the schema serialises"));
+            output::data(&format!("{}\n", serde_json::to_string_pretty(&schema).expect("the schema serialises")));
             ExitCode::SUCCESS
         }
         Command::RunPipeline(args) => block_on(run_pipeline(args)),

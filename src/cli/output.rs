@@ -9,6 +9,13 @@ use crate::config::{Diagnostics, Loaded, Severity};
 use crate::engine::Event;
 use crate::record::{Build, Status};
 
+/// Writes data to stdout. A reader that went away early (`pipewright schema | head`) is not an error,
+/// and must not be a panic.
+pub fn data(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 #[derive(Clone, Debug)]
 pub struct Printer {
     color: bool,

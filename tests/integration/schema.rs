@@ -184,3 +184,20 @@ fn skip_or_fail(reason: &str) {
     }
     eprintln!("\n==== SKIPPED: the JSON Schema check did not run: {reason} ====\n");
 }
+
+/// `pipewright schema | head` must end quietly: the schema is larger than a pipe's buffer, so the
+/// reader going away makes the write fail, which is not a panic.
+#[test]
+fn schema_into_a_closed_pipe_is_not_a_panic() {
+    let mut child = pipewright()
+        .arg("schema")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("pipewright runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("it ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
