@@ -463,3 +463,28 @@ fn two_commits_of_the_example_pipeline() {
     );
     assert!(to_markdown(&d).contains("| ~ | default | `c` | `1.0` | `0.5` |"), "{}", to_markdown(&d));
 }
+
+/// Every corpus pipeline is the same spec as itself and as its JSON form (what the SDK wrote as YAML,
+/// written as JSON): no changes.
+#[test]
+fn every_corpus_pipeline_has_no_changes_against_itself_and_its_json_form() {
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for entry in std::fs::read_dir(PIPELINES).expect("the corpus") {
+        let path = entry.expect("an entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).expect("a name").to_string();
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let summary = summarize(&text, &name).unwrap_or_else(|e| panic!("{e}"));
+        let json = to_value(&text).to_string();
+        for (what, other) in [("itself", text.clone()), ("its JSON form", json)] {
+            match summarize(&other, &name) {
+                Ok(other) if diff(&summary, &other).is_empty() => {}
+                Ok(other) => failures.push(format!("{name} against {what}:\n{}", diff(&summary, &other).to_text())),
+                Err(e) => failures.push(format!("{name} against {what}: {e}")),
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 53, "the corpus has 53 compiled pipelines");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
