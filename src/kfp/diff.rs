@@ -49,7 +49,8 @@ pub enum Change {
         before: String,
         after: String,
     },
-    /// A pipeline input parameter (`root.inputDefinitions.parameters`).
+    /// A pipeline input: a parameter (`root.inputDefinitions.parameters`, `type` its `parameterType`)
+    /// or an artifact (`root.inputDefinitions.artifacts`, `type` its schema title, no default).
     InputAdded {
         parameter: String,
         r#type: String,
@@ -202,28 +203,37 @@ fn pipeline(out: &mut Vec<Change>, base: &PipelineSummary, head: &PipelineSummar
     }
 }
 
+/// The pipeline's inputs as (type, default): parameters, and artifacts typed by their schema title.
+fn input_types(summary: &PipelineSummary) -> BTreeMap<String, (String, Option<Json>)> {
+    let mut out: BTreeMap<String, (String, Option<Json>)> =
+        summary.artifacts.iter().map(|(name, title)| (name.clone(), (title.clone(), None))).collect();
+    for (name, p) in &summary.parameters {
+        out.insert(name.clone(), (p.parameter_type.clone(), p.default.clone()));
+    }
+    out
+}
+
 fn inputs(out: &mut Vec<Change>, base: &PipelineSummary, head: &PipelineSummary) {
-    for (name, pair) in pairs(&base.parameters, &head.parameters) {
+    let (base, head) = (input_types(base), input_types(head));
+    for (name, pair) in pairs(&base, &head) {
         let parameter = name.to_string();
         match pair {
-            (None, Some(p)) => {
-                out.push(Change::InputAdded { parameter, r#type: p.parameter_type.clone(), default: p.default.clone() })
+            (None, Some((r#type, default))) => {
+                out.push(Change::InputAdded { parameter, r#type: r#type.clone(), default: default.clone() })
             }
-            (Some(p), None) => out.push(Change::InputRemoved {
-                parameter,
-                r#type: p.parameter_type.clone(),
-                default: p.default.clone(),
-            }),
-            (Some(b), Some(h)) => {
-                if b.parameter_type != h.parameter_type {
+            (Some((r#type, default)), None) => {
+                out.push(Change::InputRemoved { parameter, r#type: r#type.clone(), default: default.clone() })
+            }
+            (Some((b_type, b_default)), Some((h_type, h_default))) => {
+                if b_type != h_type {
                     out.push(Change::InputTypeChanged {
                         parameter: parameter.clone(),
-                        before: b.parameter_type.clone(),
-                        after: h.parameter_type.clone(),
+                        before: b_type.clone(),
+                        after: h_type.clone(),
                     });
                 }
-                if b.default != h.default {
-                    out.push(Change::DefaultChanged { parameter, before: b.default.clone(), after: h.default.clone() });
+                if b_default != h_default {
+                    out.push(Change::DefaultChanged { parameter, before: b_default.clone(), after: h_default.clone() });
                 }
             }
             (None, None) => {}

@@ -28,6 +28,10 @@ pub struct PipelineSummary {
     pub dags: BTreeMap<String, BTreeMap<String, TaskSummary>>,
     /// The pipeline's input parameters.
     pub parameters: BTreeMap<String, ParameterSummary>,
+    /// The pipeline's input artifacts and their types (`artifactType.schemaTitle`, e.g.
+    /// `system.Dataset`). Records written before this field existed read as having none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub artifacts: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +124,7 @@ pub(crate) fn summarize(spec: &Spec<'_>) -> Result<PipelineSummary, SpecError> {
         executors: executors(&ir)?,
         dags,
         parameters: parameters(spec, &ir)?,
+        artifacts: artifacts(&ir)?,
     })
 }
 
@@ -283,6 +288,21 @@ fn parameters(spec: &Spec<'_>, ir: &Field<'_>) -> Result<BTreeMap<String, Parame
         };
         let optional = parameter.get("isOptional")?.is_some_and(|f| is_true(f.node));
         out.insert(name.to_string(), ParameterSummary { parameter_type, default, optional });
+    }
+    Ok(out)
+}
+
+fn artifacts(ir: &Field<'_>) -> Result<BTreeMap<String, String>, SpecError> {
+    let mut out = BTreeMap::new();
+    let Some(artifacts) = ir.dig(&["root", "inputDefinitions", "artifacts"])? else {
+        return Ok(out);
+    };
+    for (name, artifact) in artifacts.entries()? {
+        let title = match artifact.dig(&["artifactType", "schemaTitle"])? {
+            Some(title) => title.text()?.to_string(),
+            None => "artifact".to_string(),
+        };
+        out.insert(name.to_string(), title);
     }
     Ok(out)
 }
