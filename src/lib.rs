@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod docker;
 pub mod engine;
+pub mod github;
 pub mod image;
 pub mod image_ref;
 pub mod kfp;

@@ -5,6 +5,7 @@
 //! could not do what was asked (bad arguments, unreadable config, Docker unreachable).
 
 mod diff;
+mod github;
 mod output;
 mod promote;
 
@@ -70,6 +71,9 @@ enum Command {
     Schema,
     /// Run the build server: webhooks, queue, API and dashboard
     Serve(ServeArgs),
+    /// Run a build inside a GitHub Actions job: the workflow's event decides (triggers, path filters),
+    /// logs are grouped per step, failures annotated, the summary and outputs written for the runner
+    GithubAction(github::GithubActionArgs),
     /// Print the version
     Version,
 }
@@ -262,6 +266,7 @@ pub fn main() -> ExitCode {
         Command::Envs(args) => block_on(promote::envs(args)),
         Command::Run(args) => block_on(run(args)),
         Command::Serve(args) => block_on(serve(args)),
+        Command::GithubAction(args) => block_on(github::github_action(args)),
     }
 }
 

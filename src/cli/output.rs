@@ -135,7 +135,7 @@ pub async fn progress(mut events: mpsc::UnboundedReceiver<Event>, printer: Print
     }
 }
 
-fn label(labels: &[String], index: usize) -> String {
+pub(super) fn label(labels: &[String], index: usize) -> String {
     labels.get(index).cloned().unwrap_or_else(|| format!("step {index}"))
 }
 

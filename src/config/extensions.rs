@@ -110,6 +110,23 @@ pub struct Trigger {
     pub concurrency: Option<Concurrency>,
 }
 
+impl Trigger {
+    /// What a build file without `triggers:` means: build every push, tag and pull request (and manual
+    /// runs, which need no trigger), with no path filter.
+    pub fn every_event() -> Vec<Trigger> {
+        let pos = Pos { line: 1, col: 1 };
+        ["push", "tag", "pull_request"]
+            .iter()
+            .map(|event| Trigger {
+                pos,
+                name: Some(Spanned::new(format!("default-{}", event.replace('_', "-")), pos)),
+                event: Some(Spanned::new(event.to_string(), pos)),
+                ..Trigger::default()
+            })
+            .collect()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Concurrency {
     pub group: Str,

@@ -15,13 +15,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::jobs::{BuildJob, PullRequestJob};
+use super::jobs::BuildJob;
 use super::{State, scheduler};
-use crate::config::{Pos, Spanned};
-use crate::record::{Status, TriggerRecord};
+use crate::record::Status;
 use crate::source::mirror::Mirror;
 use crate::store::queue::{Delivery, NewBuild};
-use crate::trigger::{self, Decision, Event, Forge, Incoming, Kind};
+use crate::trigger::{self, Decision, Event, Forge, Incoming};
 
 pub fn routes(state: &Arc<State>) -> axum::Router<Arc<State>> {
     use axum::routing::post;
@@ -254,7 +253,7 @@ async fn decide(state: &Arc<State>, delivery: &Delivery) -> Outcome {
         }
     };
     let triggers = if loaded.config.extensions.triggers.is_empty() {
-        every_event()
+        crate::config::extensions::Trigger::every_event()
     } else {
         loaded.config.extensions.triggers.clone()
     };
@@ -293,41 +292,7 @@ fn failed(mut job: BuildJob, detail: String) -> Outcome {
 
 /// The job for `event`, before the decision fills in the trigger.
 pub fn job_for(repo: &super::config::RepositoryConfig, event: &Event) -> BuildJob {
-    let (branch, tag) = match &event.kind {
-        Kind::Tag => (None, Some(event.git_ref.name().to_string())),
-        _ => (Some(event.git_ref.name().to_string()), None),
-    };
-    let (pull_request, fork, kind) = match &event.kind {
-        Kind::PullRequest(pr) => (
-            Some(PullRequestJob {
-                number: pr.number,
-                head_branch: pr.head_branch.clone(),
-                base_branch: pr.base_branch.clone(),
-                head_repo_url: pr.head_repo_url.clone().unwrap_or_default(),
-            }),
-            pr.fork,
-            "pull_request",
-        ),
-        Kind::Tag => (None, false, "tag"),
-        Kind::Manual => (None, false, "manual"),
-        Kind::Push => (None, false, "push"),
-    };
-    BuildJob {
-        repository: repo.name.clone(),
-        commit_sha: event.after.clone(),
-        origin: crate::engine::Origin { url: repo.url.clone(), repo_full_name: repo.name.clone(), branch, tag },
-        config_path: repo.config.clone(),
-        substitutions: BTreeMap::new(),
-        trigger: TriggerRecord {
-            event: kind.into(),
-            name: None,
-            decision: String::new(),
-            reason: String::new(),
-            fork,
-            sender: event.sender.clone(),
-        },
-        pull_request,
-    }
+    BuildJob::for_event(&repo.name, &repo.url, repo.config.clone(), event)
 }
 
 /// The build file at `commit`: the configured path, else the first of the default names present.
@@ -353,26 +318,6 @@ pub async fn read_build_file(
     })
     .await
     .map_err(|e| e.to_string())?
-}
-
-/// A build file without `triggers:` builds every push, tag and pull request.
-fn every_event() -> Vec<crate::config::extensions::Trigger> {
-    let pos = Pos { line: 1, col: 1 };
-    ["push", "tag", "pull_request"]
-        .iter()
-        .map(|event| crate::config::extensions::Trigger {
-            pos,
-            name: Some(Spanned::new(format!("default-{}", event.replace('_', "-")), pos)),
-            event: Some(Spanned::new(event.to_string(), pos)),
-            branch: None,
-            tag: None,
-            invert_regex: false,
-            ignored_files: Vec::new(),
-            included_files: Vec::new(),
-            substitutions: Vec::new(),
-            concurrency: None,
-        })
-        .collect()
 }
 
 /// A concurrency group with `$BRANCH_NAME`, `$_PR_NUMBER`, … filled in from the job.

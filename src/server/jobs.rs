@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{BuildRequest, Origin};
 use crate::record::{Build, CommitRecord, FailureInfo, FailureType, GitSource, SourceRecord, Status, Timestamp};
 use crate::source::SourceSpec;
+use crate::trigger::{Event, Kind};
 
 /// A build to run: which commit of which configured repository, and how it was triggered.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -37,18 +38,69 @@ pub struct PullRequestJob {
 }
 
 impl BuildJob {
-    /// The engine's request: the commit is cloned from the server's mirror of the repository. Builds of
-    /// forked pull requests get no secrets (their code is not trusted with them).
+    /// The job for `event` of the repository `repository` (cloned from `url`), before a trigger decision
+    /// fills in its trigger.
+    pub fn for_event(repository: &str, url: &str, config_path: Option<String>, event: &Event) -> BuildJob {
+        let (branch, tag) = match &event.kind {
+            Kind::Tag => (None, Some(event.git_ref.name().to_string())),
+            _ => (Some(event.git_ref.name().to_string()), None),
+        };
+        let (pull_request, fork, kind) = match &event.kind {
+            Kind::PullRequest(pr) => (
+                Some(PullRequestJob {
+                    number: pr.number,
+                    head_branch: pr.head_branch.clone(),
+                    base_branch: pr.base_branch.clone(),
+                    head_repo_url: pr.head_repo_url.clone().unwrap_or_default(),
+                }),
+                pr.fork,
+                "pull_request",
+            ),
+            Kind::Tag => (None, false, "tag"),
+            Kind::Manual => (None, false, "manual"),
+            Kind::Push => (None, false, "push"),
+        };
+        BuildJob {
+            repository: repository.to_string(),
+            commit_sha: event.after.clone(),
+            origin: Origin { url: url.to_string(), repo_full_name: repository.to_string(), branch, tag },
+            config_path,
+            substitutions: BTreeMap::new(),
+            trigger: crate::record::TriggerRecord {
+                event: kind.into(),
+                name: None,
+                decision: String::new(),
+                reason: String::new(),
+                fork,
+                sender: event.sender.clone(),
+            },
+            pull_request,
+        }
+    }
+
+    /// The engine's request: the commit is cloned from the server's mirror of the repository.
     pub fn request(&self, build_id: &str, mirror: &std::path::Path, state: &super::State) -> BuildRequest {
-        let mut request =
-            BuildRequest::new(SourceSpec { repo: mirror.display().to_string(), rev: self.commit_sha.clone() });
+        let source = SourceSpec { repo: mirror.display().to_string(), rev: self.commit_sha.clone() };
+        let mut request = self.request_from(source, &state.config.secrets, &state.config.project);
         request.build_id = Some(build_id.to_string());
+        request
+    }
+
+    /// The engine's request for this job, building `source`. Builds of forked pull requests get no
+    /// secrets (their code is not trusted with them).
+    pub fn request_from(
+        &self,
+        source: SourceSpec,
+        secrets: &BTreeMap<String, crate::secrets::SecretSource>,
+        project_id: &str,
+    ) -> BuildRequest {
+        let mut request = BuildRequest::new(source);
         request.config_path = self.config_path.clone();
         request.overrides = self.substitutions.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         if !self.trigger.fork {
-            request.secrets = state.config.secrets.clone();
+            request.secrets = secrets.clone();
         }
-        request.project_id = state.config.project.clone();
+        request.project_id = project_id.to_string();
         request.origin = Some(self.origin.clone());
         request.trigger = Some(self.trigger.clone());
         request.pull_request = self.pull_request.as_ref().map(|pr| crate::plan::PullRequest {

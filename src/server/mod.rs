@@ -20,7 +20,7 @@ pub mod api;
 pub mod config;
 pub mod dashboard;
 mod intake;
-mod jobs;
+pub mod jobs;
 mod metrics;
 mod scheduler;
 mod status;

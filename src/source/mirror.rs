@@ -23,6 +23,10 @@ impl Mirror {
         }
         Ok(Mirror { path, url: url.to_string() })
     }
+    /// An existing repository (a CI job's checkout) used as it is: [`Mirror::fetch`] is not called on it.
+    pub fn existing(path: &Path) -> Mirror {
+        Mirror { path: path.to_path_buf(), url: String::new() }
+    }
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -7,6 +7,7 @@ mod cancel;
 mod cli;
 mod contract;
 mod diff;
+mod github_action;
 mod ml;
 mod phases;
 mod promote;
