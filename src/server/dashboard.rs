@@ -143,6 +143,7 @@ async fn build(
         })
         .collect();
     let environments = environment_rows(&state, &record).await;
+    let spec_diffs = spec_diffs(&state, &record).await;
     let log = std::fs::read_to_string(state.store.log_path(&id)).unwrap_or_default();
     let context = json!({
         "build": value,
@@ -153,7 +154,7 @@ async fn build(
         "steps": steps,
         "phases": phases,
         "environments": environments,
-        "spec_diffs": [],
+        "spec_diffs": spec_diffs,
         "running": row.state != "done",
         "log": log,
     });
@@ -187,6 +188,34 @@ async fn environment_rows(state: &State, record: &Build) -> Vec<Value> {
         }));
     }
     rows
+}
+
+/// This build's compiled spec against the spec of each environment's current release (SPEC §12), so
+/// a reviewer sees what promoting it would change. Environments holding this build, or a release whose
+/// spec this server does not have, are left out.
+async fn spec_diffs(state: &State, record: &Build) -> Vec<Value> {
+    let Some(pipeline) = record.pipeline.as_ref().filter(|p| !p.spec_digest.is_empty()) else {
+        return Vec::new();
+    };
+    let Ok(head) = tokio::fs::read_to_string(state.store.spec_blob(&pipeline.name, &pipeline.spec_digest)).await else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for env in &record.environments {
+        let Ok(Some(release)) = state.db.current(&env.name).await else { continue };
+        if release.build_id == record.id || release.digests.spec.is_empty() {
+            continue;
+        }
+        let blob = state.store.spec_blob(&pipeline.name, &release.digests.spec);
+        let Ok(base) = tokio::fs::read_to_string(blob).await else { continue };
+        let label = format!("the {} release", env.name);
+        let text = match crate::kfp::diff_specs(&base, &label, &head, &pipeline.spec) {
+            Ok(diff) => diff.to_text(),
+            Err(e) => format!("cannot compare: {e}"),
+        };
+        out.push(json!({"environment": env.name, "build": release.build_id, "text": text}));
+    }
+    out
 }
 
 #[derive(Deserialize, Default)]

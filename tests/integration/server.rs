@@ -784,3 +784,48 @@ fn the_dashboard_renders_in_chromium_and_streams_a_running_log() {
     let list = headless(browser, &["--dump-dom"], &format!("{}/", server.url));
     assert!(list.contains(&id[..8]) && list.contains("SUCCESS"), "{list}");
 }
+
+/// A committed pipeline spec, `image` in its one executor and caching `cache`.
+fn tiny_ir(image: &str, cache: bool) -> String {
+    format!(
+        "pipelineInfo:\n  name: tiny\nschemaVersion: 2.1.0\nsdkVersion: kfp-2.14.6\nroot:\n  dag:\n    tasks:\n      comp:\n        cachingOptions: {{enableCache: {cache}}}\n        componentRef: {{name: comp-comp}}\n        taskInfo: {{name: comp}}\ncomponents:\n  comp-comp:\n    executorLabel: exec-comp\ndeploymentSpec:\n  executors:\n    exec-comp:\n      container:\n        image: {image}\n        command: [sh, -c, echo hi]\n"
+    )
+}
+
+#[test]
+fn the_build_page_shows_the_spec_diff_against_each_environments_release() {
+    if !docker_ready() {
+        return;
+    }
+    let data = tempfile::tempdir().expect("tempdir");
+    let build_file = "steps:\n- {name: local/busybox:1, args: ['true']}\npipeline:\n  name: tiny\n  spec: ir.yaml\n\
+                      triggers:\n- {name: any, event: push, branch: '.*'}\n\
+                      environments:\n- {name: dev, branches: ['^main$'], auto: true}\n";
+    let mut repo = GitRepo::new();
+    repo.write("cloudbuild.yaml", build_file).write("ir.yaml", &tiny_ir("acme/comp:1", true));
+    let first = repo.commit("first");
+    let server = Server::start(data.path(), &config(repo.path(), None, ""));
+    let (headers, body) = github_push("acme/demo", "main", &"0".repeat(40), &first, "first");
+    assert_eq!(server.post_raw("/hooks/github", &headers, body).0, 202);
+    let builds = server.wait_for("the main build", 60, |b| b.len() == 1 && b[0]["status"] == "SUCCESS");
+    let released = id_of(&builds[0]);
+    let (_, envs) = server.get("/v1/environments");
+    assert_eq!(envs["environments"][0]["buildId"], released.as_str(), "in dev: {envs}");
+
+    repo.git(&["checkout", "-q", "-b", "faster"]);
+    repo.write("ir.yaml", &tiny_ir("acme/comp:2", false));
+    let second = repo.commit("a newer image, no cache");
+    let (headers, body) = github_push("acme/demo", "faster", &"0".repeat(40), &second, "second");
+    assert_eq!(server.post_raw("/hooks/github", &headers, body).0, 202);
+    let builds = server
+        .wait_for("the branch build", 60, |b| of_sha(b, &second).first().is_some_and(|x| x["status"] == "SUCCESS"));
+    let candidate = id_of(of_sha(&builds, &second)[0]);
+    let (code, page) = server.get(&format!("/builds/{candidate}"));
+    assert_eq!(code, 200);
+    let page = page.as_str().expect("html").replace("&#x2f;", "/");
+    assert!(page.contains(&format!("Against dev (build {})", &released[..8])), "{page}");
+    assert!(page.contains("image      exec-comp: acme/comp:1 → …:2"), "the image change: {page}");
+    assert!(page.contains("caching    root/comp: on → off"), "the caching change: {page}");
+    let (_, page) = server.get(&format!("/builds/{released}"));
+    assert!(!page.as_str().expect("html").contains("Against dev"), "no diff against itself");
+}
