@@ -4,6 +4,7 @@
 //! stderr. Exit codes: 0 success, 1 the build ran and failed (or the file is invalid), 2 pipewright
 //! could not do what was asked (bad arguments, unreadable config, Docker unreachable).
 
+mod builds;
 mod diff;
 mod github;
 mod output;
@@ -74,6 +75,8 @@ enum Command {
     /// Run a build inside a GitHub Actions job: the workflow's event decides (triggers, path filters),
     /// logs are grouped per step, failures annotated, the summary and outputs written for the runner
     GithubAction(github::GithubActionArgs),
+    /// The builds in the data directory: `list`, `show BUILD`, `logs BUILD [--follow]`
+    Builds(builds::BuildsArgs),
     /// Print the version
     Version,
 }
@@ -267,6 +270,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => block_on(run(args)),
         Command::Serve(args) => block_on(serve(args)),
         Command::GithubAction(args) => block_on(github::github_action(args)),
+        Command::Builds(args) => block_on(builds::builds(args)),
     }
 }
 

@@ -171,6 +171,27 @@ impl Store {
         }
     }
 
+    /// Every build record in the data directory, newest first. A record that cannot be read is returned
+    /// as its error, so a listing shows it rather than hiding it.
+    pub fn list(&self) -> Vec<Result<Build, StoreError>> {
+        let mut ids: Vec<String> = std::fs::read_dir(self.root.join("builds"))
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|id| self.record_path(id).is_file())
+            .collect();
+        ids.sort();
+        let mut builds: Vec<Result<Build, StoreError>> = ids.iter().map(|id| self.load(id)).collect();
+        builds.sort_by(|a, b| match (a, b) {
+            (Ok(a), Ok(b)) => b.create_time.0.cmp(&a.create_time.0),
+            (Err(_), Ok(_)) => std::cmp::Ordering::Less,
+            (Ok(_), Err(_)) => std::cmp::Ordering::Greater,
+            (Err(_), Err(_)) => std::cmp::Ordering::Equal,
+        });
+        builds
+    }
+
     /// Waits for the advisory lock `name` (an exclusive `flock` on `<data>/locks/<name>.lock`) and holds
     /// it until the returned guard drops. Works across processes: the CLI and the server share it.
     pub async fn lock(&self, name: &str) -> Result<LockGuard, StoreError> {
