@@ -7,6 +7,7 @@ mod cancel;
 mod cli;
 mod contract;
 mod ml;
+mod path_filter;
 mod phases;
 mod promote;
 mod registry;
