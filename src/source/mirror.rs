@@ -106,9 +106,10 @@ impl Mirror {
         &self.path
     }
 
-    /// Fetches every branch and tag (pruning the ones the remote deleted, accepting rewritten ones), and
-    /// points the mirror's `HEAD` at the remote's default branch, which is what [`Rev::DefaultBranch`]
-    /// means. Commits a force push replaced stay in the mirror until git's garbage collection.
+    /// Fetches every branch, tag and pull request head (pruning what the remote deleted, accepting rewritten
+    /// refs), and points the mirror's `HEAD` at the remote's default branch, which is what
+    /// [`Rev::DefaultBranch`] means. Commits a force push replaced stay in the mirror until git's garbage
+    /// collection.
     pub fn fetch(&self) -> Result<(), MirrorError> {
         let lock = fetch_lock(&self.path);
         let _held = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -131,6 +132,10 @@ impl Mirror {
                 &self.url,
                 "+refs/heads/*:refs/heads/*",
                 "+refs/tags/*:refs/tags/*",
+                // Pull request heads, which for a fork's pull request are the only refs holding its
+                // commits (GitHub and Gitea `refs/pull/<n>/head`, GitLab `refs/merge-requests/<n>/head`).
+                "+refs/pull/*/head:refs/pull/*/head",
+                "+refs/merge-requests/*/head:refs/merge-requests/*/head",
             ],
         )?;
         let remote = self.git("ls-remote", &["ls-remote", "--symref", "--end-of-options", &self.url, "HEAD"])?;

@@ -98,6 +98,19 @@ impl Forge {
 
     /// A GitHub `pull_request` delivery, parsed: `base` is the base branch's tip when the event was sent.
     fn github_pull_request(&self, action: &str, number: u64, base: &str, head_branch: &str, head: &str) -> Event {
+        self.github_pull_request_from("acme/churn", action, number, base, head_branch, head)
+    }
+
+    /// A GitHub `pull_request` delivery whose head branch lives in the repository `head_repo`.
+    fn github_pull_request_from(
+        &self,
+        head_repo: &str,
+        action: &str,
+        number: u64,
+        base: &str,
+        head_branch: &str,
+        head: &str,
+    ) -> Event {
         let mut payload = payload("github/pull_request__synchronize.json");
         payload["action"] = json!(action);
         payload["number"] = json!(number);
@@ -108,7 +121,7 @@ impl Forge {
         pr["base"]["sha"] = json!(base);
         pr["head"]["ref"] = json!(head_branch);
         pr["head"]["sha"] = json!(head);
-        pr["head"]["repo"]["full_name"] = json!("acme/churn");
+        pr["head"]["repo"]["full_name"] = json!(head_repo);
         pr["base"]["repo"]["full_name"] = json!("acme/churn");
         self.github_repository(&mut payload);
         parse(trigger::Forge::GitHub, "X-GitHub-Event", "pull_request", &payload)
@@ -229,6 +242,7 @@ const ROWS: &[Row] = &[
     ("skip marker in the head commit skips a push", push_skip_marker),
     ("pull request: merge base, not the base tip (base moved on and changed a filtered file)", pr_base_moved_on),
     ("pull request changing a filtered file builds", pr_builds),
+    ("pull request from a fork: its head exists only as refs/pull/<n>/head", pr_from_fork),
     ("pull request closed builds nothing", pr_closed),
     ("merge request (GitLab): merge base with the target branch", gitlab_merge_request),
     ("first push of a new branch: against the merge base with the default branch", new_branch),
@@ -433,6 +447,25 @@ fn pr_builds(forge: &mut Forge) -> Case {
         diff: "merge-base(commit, head)..head",
         changed: files(&["docs/model.md", "src/model.py"]),
         status: "building: pull request #8 into main; src/model.py matches src/**",
+    }
+}
+
+/// A fork's commits reach the base repository only under `refs/pull/<n>/head`, never as a branch: the
+/// mirror must have them to read the build file and diff.
+fn pr_from_fork(forge: &mut Forge) -> Case {
+    forge.git(&["checkout", "-q", "-b", "fork-work"]);
+    let head = forge.change(&[("src/model.py", "m\n")], "model");
+    forge.git(&["checkout", "-q", "main"]);
+    forge.git(&["update-ref", "refs/pull/10/head", &head]);
+    forge.git(&["branch", "-q", "-D", "fork-work"]);
+    let base = forge.change(&[("src/train.py", "v2\n")], "train on main");
+    let event = forge.github_pull_request_from("bob/churn", "opened", 10, &base, "fork-work", &head);
+    assert!(matches!(&event.kind, Kind::PullRequest(pr) if pr.fork), "a fork's pull request");
+    Case {
+        event,
+        diff: "merge-base(commit, head)..head",
+        changed: files(&["src/model.py"]),
+        status: "building: pull request #10 into main; src/model.py matches src/**",
     }
 }
 
