@@ -19,7 +19,7 @@ use super::evaluation::{Evaluation, evaluate};
 use super::jobs::{BuildJob, PullRequestJob};
 use super::{State, scheduler};
 use crate::record::{Status, TriggerRecord};
-use crate::source::mirror::Mirror;
+use crate::source::mirror::{self, Mirror};
 use crate::store::queue::{Delivery, NewBuild};
 use crate::trigger::{self, Decision, Event, Forge, Incoming, Kind};
 
@@ -235,7 +235,7 @@ async fn decide(state: &Arc<State>, delivery: &Delivery) -> Outcome {
     let mirror = match fetched {
         Ok(mirror) => mirror,
         Err(e) => {
-            let detail = format!("cannot fetch `{}`: {e}", repo.url);
+            let detail = format!("cannot fetch `{}`: {e}", mirror::redact(&repo.url));
             return failed(job, detail);
         }
     };

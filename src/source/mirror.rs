@@ -360,8 +360,9 @@ fn summary(output: &[u8]) -> String {
     text.lines().next().unwrap_or_default().chars().take(200).collect()
 }
 
-/// `url` without the `user:password@` of its authority: `https://x:tok@host/a.git` → `https://host/a.git`.
-fn redact(url: &str) -> String {
+/// `url` without the `user:password@` of its authority (`https://x:tok@host/a.git` → `https://host/a.git`):
+/// how a repository URL is shown in messages.
+pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
     let authority_end = rest.find('/').unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
