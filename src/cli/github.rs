@@ -25,6 +25,7 @@ use crate::github::context::{self, ActionsEnv, Job};
 use crate::github::summary;
 use crate::record::{Build, Status};
 use crate::secrets::{self, SecretSource};
+use crate::server::evaluation::decide_with;
 use crate::server::jobs::BuildJob;
 use crate::source::SourceSpec;
 use crate::source::mirror::Mirror;
@@ -221,16 +222,14 @@ async fn decide(root: &Path, configured: Option<&str>, event: &Event) -> Option<
     }
     let (name, bytes) = found?;
     let loaded = config::load(&name, &bytes, &[]).ok()?;
-    let triggers = if loaded.config.extensions.triggers.is_empty() {
-        config::extensions::Trigger::every_event()
-    } else {
-        loaded.config.extensions.triggers.clone()
-    };
-    let base = trigger::diff_base(event);
-    let checkout = Mirror::existing(root);
-    let changed = tokio::task::spawn_blocking(move || checkout.changed_files(&base))
-        .await
-        .unwrap_or_else(|e| trigger::ChangedFiles::Unknown { reason: e.to_string() });
+    let (root, event) = (root.to_path_buf(), event.clone());
+    let triggers = loaded.config.extensions.triggers.clone();
+    // Not a repository: no decision, and the engine's clone says what is wrong.
+    let (changed, decision) = tokio::task::spawn_blocking(move || {
+        Mirror::existing(&root).ok().map(|checkout| decide_with(&checkout, &event, &triggers))
+    })
+    .await
+    .ok()??;
     if let trigger::ChangedFiles::Unknown { reason } = &changed {
         let hint = "path filters need the history: use actions/checkout with `fetch-depth: 0`";
         println!(
@@ -243,7 +242,7 @@ async fn decide(root: &Path, configured: Option<&str>, event: &Event) -> Option<
             )
         );
     }
-    Some(trigger::decide(&triggers, event, changed, false))
+    Some(decision)
 }
 
 /// The build file's path as the repository names it (annotations point into the repository).

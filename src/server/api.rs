@@ -31,7 +31,7 @@ use super::jobs::BuildJob;
 use super::{State, scheduler};
 use crate::promote::{Action, Actor, PromoteError, Promoter};
 use crate::record::{Build, Status};
-use crate::source::mirror::Mirror;
+use crate::source::mirror::{self, Mirror, MirrorError};
 use crate::store::queue::{BuildFilter, Cancelled, NewBuild, QueuedBuild};
 use crate::trigger::{self, Decision, Event, GitRef, Kind, Repo};
 
@@ -352,23 +352,24 @@ pub async fn manual_run(state: &Arc<State>, body: &CreateBody, who: &str) -> Res
         _ => return Err(bad("give `branch` or `tag` (and optionally `commitSha`)".into())),
     };
     trigger::GitRef::from_full(&format!("refs/heads/{}", git_ref.name())).map_err(bad)?;
-    let mirror = {
-        let (root, url) = (state.mirrors(), repo.url.clone());
-        tokio::task::spawn_blocking(move || -> Result<Mirror, String> {
+    // Git runs on a blocking thread, never on the runtime: the fetch, and the revision's commit.
+    let (mirror, resolved) = {
+        let (root, url, rev) = (state.mirrors(), repo.url.clone(), rev.clone());
+        tokio::task::spawn_blocking(move || -> Result<(Mirror, Result<Option<String>, MirrorError>), String> {
             let mirror = Mirror::open(&root, &url).map_err(|e| crate::error_chain(&e))?;
             mirror.fetch().map_err(|e| crate::error_chain(&e))?;
-            Ok(mirror)
+            let resolved = mirror.resolve(&rev);
+            Ok((mirror, resolved))
         })
         .await
         .map_err(|e| e.to_string())
         .and_then(|r| r)
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, format!("cannot fetch `{}`: {e}", repo.url)))?
+        .map_err(|e| {
+            ApiError::new(StatusCode::BAD_GATEWAY, format!("cannot fetch `{}`: {e}", mirror::redact(&repo.url)))
+        })?
     };
     let mirror = Arc::new(mirror);
-    let sha = mirror
-        .resolve(&rev)
-        .map_err(internal)?
-        .ok_or_else(|| bad(format!("`{rev}` is not a commit of `{}`", repo.name)))?;
+    let sha = resolved.map_err(internal)?.ok_or_else(|| bad(format!("`{rev}` is not a commit of `{}`", repo.name)))?;
     let (path, bytes) = super::intake::read_build_file(&mirror, &sha, repo.config.as_deref())
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?

@@ -15,10 +15,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::evaluation::{Evaluation, evaluate};
 use super::jobs::BuildJob;
 use super::{State, scheduler};
 use crate::record::Status;
-use crate::source::mirror::Mirror;
+use crate::source::mirror::{self, Mirror};
 use crate::store::queue::{Delivery, NewBuild};
 use crate::trigger::{self, Decision, Event, Forge, Incoming};
 
@@ -232,39 +233,35 @@ async fn decide(state: &Arc<State>, delivery: &Delivery) -> Outcome {
         .and_then(|r| r)
     };
     let mirror = match fetched {
-        Ok(mirror) => Arc::new(mirror),
+        Ok(mirror) => mirror,
         Err(e) => {
-            let detail = format!("cannot fetch `{}`: {e}", repo.url);
+            let detail = format!("cannot fetch `{}`: {e}", mirror::redact(&repo.url));
             return failed(job, detail);
         }
     };
-    let (config_path, bytes) = match read_build_file(&mirror, &event.after, repo.config.as_deref()).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return Outcome::Ignored(format!("no build file in commit {}", short(&event.after))),
-        Err(e) => return failed(job, e),
+    let evaluated = {
+        let configured = repo.config.clone();
+        let event = event.clone();
+        tokio::task::spawn_blocking(move || evaluate(&mirror, &event, configured.as_deref()))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
     };
-    job.config_path = Some(config_path.clone());
-    let loaded = match crate::config::load(&config_path, &bytes, &[]) {
-        Ok(loaded) => loaded,
-        Err(diagnostics) => {
+    let decided = match evaluated {
+        Ok(Evaluation::Decided(decided)) => decided,
+        Ok(Evaluation::NoBuildFile) => {
+            return Outcome::Ignored(format!("no build file in commit {}", short(&event.after)));
+        }
+        Ok(Evaluation::Invalid { path, diagnostics }) => {
+            job.config_path = Some(path);
             job.trigger.decision = "build".into();
             job.trigger.reason = "the build file has problems".into();
-            return failed(job, diagnostics.to_string());
+            return failed(job, diagnostics);
         }
+        Err(e) => return failed(job, e),
     };
-    let triggers = if loaded.config.extensions.triggers.is_empty() {
-        crate::config::extensions::Trigger::every_event()
-    } else {
-        loaded.config.extensions.triggers.clone()
-    };
-    let base = trigger::diff_base(&event);
-    let changed = {
-        let mirror = mirror.clone();
-        tokio::task::spawn_blocking(move || mirror.changed_files(&base))
-            .await
-            .unwrap_or_else(|e| trigger::ChangedFiles::Unknown { reason: e.to_string() })
-    };
-    let decision = trigger::decide(&triggers, &event, changed, false);
+    job.config_path = decided.config_path;
+    let decision = decided.decision;
     job.trigger.reason = decision.reason().to_string();
     match decision {
         Decision::Build { trigger, substitutions, concurrency, .. } => {
@@ -295,29 +292,16 @@ pub fn job_for(repo: &super::config::RepositoryConfig, event: &Event) -> BuildJo
     BuildJob::for_event(&repo.name, &repo.url, repo.config.clone(), event)
 }
 
-/// The build file at `commit`: the configured path, else the first of the default names present.
+/// The build file at `commit` ([`super::evaluation::read_build_file`]), read on a blocking thread.
 pub async fn read_build_file(
     mirror: &Arc<Mirror>,
     commit: &str,
     configured: Option<&str>,
 ) -> Result<Option<(String, Vec<u8>)>, String> {
-    let candidates: Vec<String> = match configured {
-        Some(path) => vec![path.to_string()],
-        None => crate::config::DEFAULT_FILES.iter().map(|s| s.to_string()).collect(),
-    };
-    let (mirror, commit) = (mirror.clone(), commit.to_string());
-    tokio::task::spawn_blocking(move || {
-        for path in candidates {
-            match mirror.read_file(&commit, &path) {
-                Ok(Some(bytes)) => return Ok(Some((path, bytes))),
-                Ok(None) => continue,
-                Err(e) => return Err(crate::error_chain(&e)),
-            }
-        }
-        Ok(None)
-    })
-    .await
-    .map_err(|e| e.to_string())?
+    let (mirror, commit, configured) = (mirror.clone(), commit.to_string(), configured.map(str::to_string));
+    tokio::task::spawn_blocking(move || super::evaluation::read_build_file(&mirror, &commit, configured.as_deref()))
+        .await
+        .map_err(|e| e.to_string())?
 }
 
 /// A concurrency group with `$BRANCH_NAME`, `$_PR_NUMBER`, … filled in from the job.

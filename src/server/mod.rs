@@ -19,6 +19,7 @@
 pub mod api;
 pub mod config;
 pub mod dashboard;
+pub mod evaluation;
 mod intake;
 pub mod jobs;
 mod metrics;

@@ -10,7 +10,7 @@ use super::jobs::BuildJob;
 use super::status::CommitState;
 use crate::engine::Engine;
 use crate::record::{Build, FailureInfo, FailureType, Status, Timestamp};
-use crate::source::mirror::Mirror;
+use crate::source::mirror::{self, Mirror};
 use crate::store::queue::{Cancelled, QueuedBuild};
 
 /// Ends what a killed predecessor left: its containers, and its running builds (as `INTERNAL_ERROR`,
@@ -125,7 +125,10 @@ async fn run_build(state: &Arc<State>, row: &QueuedBuild, cancel: CancellationTo
     };
     let mirror = match mirror {
         Ok(mirror) => mirror,
-        Err(e) => return end_without_running(state, row, &job, &format!("cannot fetch `{}`: {e}", repo.url)),
+        Err(e) => {
+            let detail = format!("cannot fetch `{}`: {e}", mirror::redact(&repo.url));
+            return end_without_running(state, row, &job, &detail);
+        }
     };
     let request = job.request(&row.build_id, mirror.path(), state);
     let engine = Engine { docker: state.docker.clone(), store: state.store.clone(), registry: state.registry.clone() };

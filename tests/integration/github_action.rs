@@ -190,7 +190,7 @@ fn a_docs_only_push_is_skipped_with_exit_code_0_and_a_failing_step_is_annotated(
     let job = run_action(repo.path(), "push", &push_payload(&first, &docs, "document"), &docs, "refs/heads/main", &[]);
     assert_eq!(job.output.status.code(), Some(0), "a skipped build is not a failure: {}", job.explain());
     let outputs = job.outputs();
-    assert_eq!(outputs["status"], "SKIPPED");
+    assert_eq!(outputs["status"], "SKIPPED", "{}", job.explain());
     assert_eq!(outputs["build-id"], "");
     assert!(job.stdout().contains("::notice title=pipewright%3A build skipped::"), "{}", job.explain());
     let summary = job.summary();

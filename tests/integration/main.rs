@@ -10,6 +10,7 @@ mod contract;
 mod diff;
 mod github_action;
 mod ml;
+mod path_filter;
 mod phases;
 mod promote;
 mod registry;

@@ -446,7 +446,10 @@ fn webhook_intake_answers_and_keeps_only_verified_new_deliveries() {
 
     let db = server.database();
     assert_eq!(server.rt.block_on(db.delivery_count()).expect("count"), 1, "only the verified, new delivery is kept");
-    let builds = server.wait_for("the build", 60, |b| !b.is_empty() && b[0]["status"] == "SUCCESS");
+    // The record says SUCCESS a moment before the queue row is done; the gauge counts queue rows.
+    let builds = server.wait_for("the build", 60, |b| {
+        !b.is_empty() && b[0]["status"] == "SUCCESS" && b[0]["queue"]["state"] == "done"
+    });
     assert_eq!(builds.len(), 1);
     let (_, metrics) = server.get("/metrics");
     let metrics = metrics.as_str().expect("text").to_string();
