@@ -636,7 +636,9 @@ fn promotions_through_the_api_and_the_dashboard_follow_the_same_rules() {
     let server = Server::start(data.path(), &config(repo.path(), None, ""));
     let (headers, body) = github_push("acme/demo", "main", &"0".repeat(40), &head, "build file");
     assert_eq!(server.post_raw("/hooks/github", &headers, body).0, 202);
-    let builds = server.wait_for("the build", 60, |b| b.len() == 1 && b[0]["status"] == "SUCCESS");
+    // The record says SUCCESS before `auto` promotion runs; the queue row is done after it.
+    let builds = server
+        .wait_for("the build", 60, |b| b.len() == 1 && b[0]["status"] == "SUCCESS" && b[0]["queue"]["state"] == "done");
     let id = id_of(&builds[0]);
     let (_, envs) = server.get("/v1/environments");
     assert_eq!(envs["environments"][0]["environment"], "dev", "auto promotion: {envs}");
@@ -810,7 +812,9 @@ fn the_build_page_shows_the_spec_diff_against_each_environments_release() {
     let server = Server::start(data.path(), &config(repo.path(), None, ""));
     let (headers, body) = github_push("acme/demo", "main", &"0".repeat(40), &first, "first");
     assert_eq!(server.post_raw("/hooks/github", &headers, body).0, 202);
-    let builds = server.wait_for("the main build", 60, |b| b.len() == 1 && b[0]["status"] == "SUCCESS");
+    let builds = server.wait_for("the main build", 60, |b| {
+        b.len() == 1 && b[0]["status"] == "SUCCESS" && b[0]["queue"]["state"] == "done"
+    });
     let released = id_of(&builds[0]);
     let (_, envs) = server.get("/v1/environments");
     assert_eq!(envs["environments"][0]["buildId"], released.as_str(), "in dev: {envs}");
