@@ -6,6 +6,7 @@
 mod cancel;
 mod cli;
 mod contract;
+mod dockerfile;
 mod ml;
 mod phases;
 mod promote;
