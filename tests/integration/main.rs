@@ -8,6 +8,7 @@ mod cancel;
 mod cli;
 mod contract;
 mod diff;
+mod dockerfile;
 mod github_action;
 mod ml;
 mod path_filter;
