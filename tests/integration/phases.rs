@@ -76,6 +76,9 @@ fn a_committed_spec_is_rewritten_checked_and_uploaded() {
         })
         .expect("uploaded spec");
     assert_eq!(uploaded, std::fs::read(work.join("ir/committed.yaml")).expect("spec"));
+    // The tests' own cleanup is checked too: nothing of this test stays in the registry.
+    drop(cleanup);
+    assert_eq!(crate::registry::tags_under(&registry), Vec::<String>::new());
 }
 
 /// Runs a build that must fail; returns its failure detail after checking nothing was uploaded.

@@ -103,6 +103,59 @@ fn artifacts_round_trip() {
 
 /// Removes what a test pushed and built: registry manifests under `prefix` and local images of the
 /// given builds.
+/// Every repository in the local registry. The registry serves at most 1000 names a page (a larger
+/// `n` is refused with 400), so this follows the pages.
+pub fn catalog() -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    loop {
+        let mut url = "http://127.0.0.1:5000/v2/_catalog?n=1000".to_string();
+        if let Some(last) = names.last() {
+            url.push_str(&format!("&last={last}"));
+        }
+        let out = std::process::Command::new("curl").args(["-sf", &url]).output();
+        let page: Value = match out {
+            Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).unwrap_or_default(),
+            _ => {
+                eprintln!("cleanup: cannot list the registry's repositories ({url})");
+                return names;
+            }
+        };
+        let batch: Vec<String> = page["repositories"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let full = batch.len() == 1000;
+        names.extend(batch);
+        if !full {
+            return names;
+        }
+    }
+}
+
+/// The tags of one repository of the local registry (none when it has none left, or is unknown).
+pub fn tags(repo: &str) -> Vec<String> {
+    let out = std::process::Command::new("curl")
+        .args(["-sf", &format!("http://127.0.0.1:5000/v2/{repo}/tags/list")])
+        .output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    let list: Value = serde_json::from_slice(&out).unwrap_or_default();
+    list["tags"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+/// Every `repository:tag` left in the registry under `prefix` (`localhost:5000/pw-test/x-1234`).
+pub fn tags_under(prefix: &str) -> Vec<String> {
+    let path = prefix.strip_prefix(&format!("{REGISTRY}/")).unwrap_or(prefix).to_string();
+    catalog()
+        .into_iter()
+        .filter(|r| r.starts_with(&path))
+        .flat_map(|r| tags(&r).into_iter().map(move |t| format!("{r}:{t}")))
+        .collect()
+}
+
 pub struct Cleanup {
     pub prefix: String,
     pub builds: Vec<String>,
@@ -113,23 +166,10 @@ impl Drop for Cleanup {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         rt.block_on(async {
             let registry = Registry::new().await;
-            let catalog = std::process::Command::new("curl")
-                .args(["-sf", "http://127.0.0.1:5000/v2/_catalog?n=10000"])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            let catalog: Value = serde_json::from_str(&catalog).unwrap_or_default();
             let path = self.prefix.strip_prefix(&format!("{REGISTRY}/")).unwrap_or(&self.prefix).to_string();
-            for repo in catalog["repositories"].as_array().cloned().unwrap_or_default() {
-                let Some(repo) = repo.as_str().filter(|r| r.starts_with(&path)) else { continue };
-                let tags = std::process::Command::new("curl")
-                    .args(["-sf", &format!("http://127.0.0.1:5000/v2/{repo}/tags/list")])
-                    .output()
-                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                    .unwrap_or_default();
-                let tags: Value = serde_json::from_str(&tags).unwrap_or_default();
-                for tag in tags["tags"].as_array().cloned().unwrap_or_default() {
-                    let reference = format!("{REGISTRY}/{repo}:{}", tag.as_str().unwrap_or_default());
+            for repo in catalog().into_iter().filter(|r| r.starts_with(&path)) {
+                for tag in tags(&repo) {
+                    let reference = format!("{REGISTRY}/{repo}:{tag}");
                     if let Ok(Some(digest)) = registry.digest(&reference).await {
                         let _ = std::panic::catch_unwind(|| registry_delete(&format!("{REGISTRY}/{repo}"), &digest));
                     }
