@@ -47,17 +47,10 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pipewright-python-ml.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-# apt's chatter goes to a log that is shown only if apt fails.
-apt_install() {
-  { "${SUDO[@]}" apt-get -q update &&
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-      apt-get -q install -y --no-install-recommends "$@"; } >>"$tmp/apt.log" 2>&1 ||
-    { tail -n 20 "$tmp/apt.log" >&2; echo "python-ml/build.sh: installing $* failed" >&2; exit 1; }
-}
-if ! command -v mmdebstrap >/dev/null 2>&1; then
-  echo "python-ml/build.sh: installing mmdebstrap"
-  apt_install mmdebstrap
-fi
+NAME=python-ml/build.sh
+# shellcheck source=steps/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+ensure_mmdebstrap
 # Any host pip will do for downloading: it is told the image's Python and platform.
 if ! python3 -m pip --version >/dev/null 2>&1; then
   echo "python-ml/build.sh: installing python3-pip (to download wheels)"
@@ -85,22 +78,7 @@ wheels_size=$(du -sh "$wheels" | cut -f1)
 t_wheels=$(date +%s)
 
 # --- root file system ----------------------------------------------------------
-# Mirror: with none given, mmdebstrap uses deb.debian.org and adds the
-# bookworm-updates and security suites itself. Only if the machine's apt
-# sources point elsewhere (a local mirror or proxy) do we pass that mirror.
-mirror=${PIPEWRIGHT_DEBIAN_MIRROR:-}
-if [[ -z $mirror ]]; then
-  host_mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
-    awk '/^URIs:/ && $2 ~ /\/debian\/?$/ { print $2; exit }')
-  if [[ -z $host_mirror ]]; then
-    host_mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-      awk '$1 == "deb" && $2 ~ /^http/ && $2 ~ /\/debian\/?$/ { print $2; exit }')
-  fi
-  case "$host_mirror" in
-    "" | http://deb.debian.org/debian* | https://deb.debian.org/debian*) ;;
-    *) mirror=$host_mirror ;;
-  esac
-fi
+mirror=$(debian_mirror)
 mirror_args=()
 [[ -n $mirror ]] && mirror_args=("$mirror")
 

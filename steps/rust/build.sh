@@ -40,14 +40,10 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/pipewright-rust.XXXXXX")
 # The staged toolchain belongs to root when sudo made it.
 trap '"${SUDO[@]}" rm -rf "$tmp"' EXIT
 
-if ! command -v mmdebstrap >/dev/null 2>&1; then
-  echo "rust/build.sh: installing mmdebstrap"
-  # apt's chatter goes to a log that is shown only if apt fails.
-  { "${SUDO[@]}" apt-get -q update &&
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-      apt-get -q install -y --no-install-recommends mmdebstrap; } >"$tmp/apt.log" 2>&1 ||
-    { tail -n 20 "$tmp/apt.log" >&2; echo "rust/build.sh: installing mmdebstrap failed" >&2; exit 1; }
-fi
+NAME=rust/build.sh
+# shellcheck source=steps/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+ensure_mmdebstrap
 
 start=$(date +%s)
 
@@ -81,22 +77,7 @@ toolchain_size=$(du -sh "$stage" | cut -f1)
 rust_version=$("$stage/bin/rustc" --version)
 
 # --- Debian root file system -----------------------------------------------------
-# Mirror: with none given, mmdebstrap uses deb.debian.org and adds the
-# bookworm-updates and security suites itself. Only if the machine's apt
-# sources point elsewhere (a local mirror or proxy) do we pass that mirror.
-mirror=${PIPEWRIGHT_DEBIAN_MIRROR:-}
-if [[ -z $mirror ]]; then
-  host_mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
-    awk '/^URIs:/ && $2 ~ /\/debian\/?$/ { print $2; exit }')
-  if [[ -z $host_mirror ]]; then
-    host_mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-      awk '$1 == "deb" && $2 ~ /^http/ && $2 ~ /\/debian\/?$/ { print $2; exit }')
-  fi
-  case "$host_mirror" in
-    "" | http://deb.debian.org/debian* | https://deb.debian.org/debian*) ;;
-    *) mirror=$host_mirror ;;
-  esac
-fi
+mirror=$(debian_mirror)
 
 tarball="$tmp/rootfs.tar"
 mirror_args=()

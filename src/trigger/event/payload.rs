@@ -163,15 +163,18 @@ mod tests {
         let msg = |e: EventError| e.to_string();
         assert_eq!(msg(a.string("missing").unwrap_err()), "`a.missing` is missing");
         assert_eq!(msg(a.string("n").unwrap_err()), "`a.n` is missing");
-        assert_eq!(a.opt_string("n").unwrap(), None);
+        assert_eq!(a.opt_string("n").expect("`n` is null, which reads as absent"), None);
         assert_eq!(msg(a.name("s").unwrap_err()), "`a.s`: is empty");
         let items = a.items("b").expect("array");
         assert_eq!(msg(items[0].string("c").unwrap_err()), "`a.b[0].c` should be a string, found a number");
-        assert_eq!(items[1].string("c").unwrap(), "x");
+        assert_eq!(items[1].string("c").expect("`c` is text"), "x");
         assert_eq!(msg(a.items("s").unwrap_err()), "`a.s` should be an array, found a string");
         assert!(msg(a.sha("sha").unwrap_err()).contains("`a.sha`: `ABC` is not a commit SHA"));
         assert_eq!(msg(r.u64("a").unwrap_err()), "`a` should be a non-negative integer, found an object");
         let list = root("[1]");
-        assert_eq!(msg(Node::root(&list).err().unwrap()), "`(the body)` should be an object, found an array");
+        assert_eq!(
+            msg(Node::root(&list).expect_err("a list is not an object")),
+            "`(the body)` should be an object, found an array"
+        );
     }
 }
