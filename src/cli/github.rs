@@ -167,7 +167,9 @@ pub async fn github_action(args: GithubActionArgs) -> ExitCode {
         Err(e) => return fail(format!("{} (the job needs a Docker engine)", crate::error_chain(&e))),
     };
     let store = Store::new(args.data_dir.clone().unwrap_or_else(Store::default_root));
-    let _ = engine::janitor::sweep(&docker, &store).await;
+    if let Some(e) = engine::janitor::sweep(&docker, &store).await.docker_error {
+        println!("::warning::could not remove what earlier runs left behind: {}", crate::error_chain(&e));
+    }
     let source = SourceSpec { repo: root.display().to_string(), rev: env.sha.clone() };
     let mut request = job.request_from(source, &secret_sources, &args.project);
     request.overrides.retain(|(key, _)| !overrides.iter().any(|(k, _)| k == key));

@@ -526,16 +526,13 @@ async fn run(args: RunArgs) -> ExitCode {
     };
     let store = Store::new(args.data_dir.clone().unwrap_or_else(Store::default_root));
     let printer = Printer::stderr();
-    match engine::janitor::sweep(&docker, &store).await {
-        Ok(swept) if !swept.is_empty() => printer.note(&format!(
-            "removed what {} crashed earlier run{} left behind",
-            swept.len(),
-            if swept.len() == 1 { "" } else { "s" }
-        )),
-        Ok(_) => {}
-        Err(e) => {
-            printer.warning(&format!("could not check for leftovers of earlier runs: {}", crate::error_chain(&e)))
-        }
+    let swept = engine::janitor::sweep(&docker, &store).await;
+    if !swept.builds.is_empty() {
+        let n = swept.builds.len();
+        printer.note(&format!("removed what {n} crashed earlier run{} left behind", if n == 1 { "" } else { "s" }));
+    }
+    if let Some(e) = swept.docker_error {
+        printer.warning(&format!("could not remove all that earlier runs left behind: {}", crate::error_chain(&e)));
     }
     let mut request = BuildRequest::new(SourceSpec { repo: args.repo.clone(), rev: args.commit.clone() });
     request.config_path = args.config.clone();

@@ -23,6 +23,9 @@ use bollard::query_parameters::{
 };
 use futures_util::{Stream, StreamExt};
 
+/// How long to wait for a container that another process is removing.
+const REMOVAL_WAIT: Duration = Duration::from_secs(30);
+
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
     #[error("cannot reach the Docker engine{}", host.as_deref().map(|h| format!(" at `{h}`")).unwrap_or_default())]
@@ -35,6 +38,8 @@ pub enum DockerError {
     Pull { image: String, message: String },
     #[error("image `{0}` is not present locally and pulling is disabled (`--pull never`)")]
     ImageMissing(String),
+    #[error("container `{id}` was being removed by another process and still existed after {waited:?}")]
+    StillThere { id: String, waited: Duration },
     #[error("docker build of `{tag}` failed: {message}")]
     Build { tag: String, message: String },
     #[error("docker push of `{image}` failed: {message}")]
@@ -277,9 +282,26 @@ impl Docker {
     pub async fn remove_container(&self, id: &str) -> Result<(), DockerError> {
         let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
         match self.api.remove_container(id, Some(options)).await {
-            // 409: removal already in progress (a concurrent cleanup); the container is going away.
-            Ok(()) | Err(BollardError::DockerResponseServerError { status_code: 404 | 409, .. }) => Ok(()),
+            Ok(()) | Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            // 409: another process (a concurrent cleanup) is removing it. Its volumes and network stay
+            // in use until it is gone, so wait for that rather than report it removed too early.
+            Err(BollardError::DockerResponseServerError { status_code: 409, .. }) => self.until_gone(id).await,
             Err(e) => Err(DockerError::api("remove container", id)(e)),
+        }
+    }
+
+    /// Waits (at most [`REMOVAL_WAIT`]) until the container `id` no longer exists.
+    async fn until_gone(&self, id: &str) -> Result<(), DockerError> {
+        let deadline = tokio::time::Instant::now() + REMOVAL_WAIT;
+        loop {
+            match self.api.inspect_container(id, None).await {
+                Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => return Ok(()),
+                Err(e) => return Err(DockerError::api("inspect container", id)(e)),
+                Ok(_) if tokio::time::Instant::now() >= deadline => {
+                    return Err(DockerError::StillThere { id: id.to_string(), waited: REMOVAL_WAIT });
+                }
+                Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
         }
     }
 

@@ -87,20 +87,35 @@ async fn remove_all(
     first_error.map_or(Ok(()), Err)
 }
 
+/// What [`sweep`] cleaned, and the first Docker problem it met on the way.
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// Ids of the crashed builds whose resources, work directories or records were cleaned.
+    pub builds: BTreeSet<String>,
+    /// Docker resources of crashed runs that could not be listed or removed stay for the next sweep.
+    pub docker_error: Option<DockerError>,
+}
+
 /// Removes what crashed runs left behind: their Docker resources and, in `store`, their work
-/// directories; their records are closed as INTERNAL_ERROR. Returns the ids of the builds cleaned.
-pub async fn sweep(docker: &Docker, store: &Store) -> Result<BTreeSet<String>, DockerError> {
-    let found = docker.list_labelled(BUILD_LABEL).await?;
-    let dead = |labels: &HashMap<String, String>| labels.get(OWNER_LABEL).is_some_and(|o| owner_is_dead(o));
-    let pick = |items: &[(String, HashMap<String, String>)]| -> Vec<(String, HashMap<String, String>)> {
-        items.iter().filter(|(_, l)| dead(l)).cloned().collect()
-    };
-    let containers = pick(&found.containers);
-    let volumes = pick(&found.volumes);
-    let networks = pick(&found.networks);
-    let mut swept: BTreeSet<String> =
-        containers.iter().chain(&volumes).chain(&networks).filter_map(|(_, l)| l.get(BUILD_LABEL).cloned()).collect();
-    remove_all(docker, &containers, &volumes, &networks).await?;
+/// directories; their records are closed as INTERNAL_ERROR. A Docker problem does not stop the rest:
+/// records and work directories are cleaned even when the engine refuses a removal.
+pub async fn sweep(docker: &Docker, store: &Store) -> Swept {
+    let mut swept = Swept::default();
+    match docker.list_labelled(BUILD_LABEL).await {
+        Ok(found) => {
+            let dead = |labels: &HashMap<String, String>| labels.get(OWNER_LABEL).is_some_and(|o| owner_is_dead(o));
+            let pick = |items: &[(String, HashMap<String, String>)]| -> Vec<(String, HashMap<String, String>)> {
+                items.iter().filter(|(_, l)| dead(l)).cloned().collect()
+            };
+            let (containers, volumes, networks) =
+                (pick(&found.containers), pick(&found.volumes), pick(&found.networks));
+            swept.builds.extend(
+                containers.iter().chain(&volumes).chain(&networks).filter_map(|(_, l)| l.get(BUILD_LABEL).cloned()),
+            );
+            swept.docker_error = remove_all(docker, &containers, &volumes, &networks).await.err();
+        }
+        Err(e) => swept.docker_error = Some(e),
+    }
     for id in store.work_ids() {
         let Ok(mut build) = store.load(&id) else {
             continue;
@@ -110,16 +125,16 @@ pub async fn sweep(docker: &Docker, store: &Store) -> Result<BTreeSet<String>, D
             continue;
         }
         build.status = Status::InternalError;
-        build.status_detail = "pipewright exited while the build was running; its resources were removed".into();
+        build.status_detail = "pipewright exited while the build was running; a later run cleaned up after it".into();
         build.failure_info =
             Some(FailureInfo { kind: FailureType::FailureTypeUnspecified, detail: build.status_detail.clone() });
         build.finish_time = Some(Timestamp::now());
         // Best effort: a record we cannot update is still better than a workspace we leave behind.
         let _ = store.save(&build);
         let _ = std::fs::remove_dir_all(store.work_dir(&id));
-        swept.insert(id);
+        swept.builds.insert(id);
     }
-    Ok(swept)
+    swept
 }
 
 #[cfg(test)]

@@ -38,7 +38,11 @@ pub async fn recover(state: &Arc<State>) -> Result<(), super::ServeError> {
     }
     // After the records say why: the sweep removes the containers, volumes and networks of every build
     // whose process is gone, and closes any other record it left open.
-    if let Err(e) = crate::engine::janitor::sweep(&state.docker, &state.store).await {
+    let swept = crate::engine::janitor::sweep(&state.docker, &state.store).await;
+    if !swept.builds.is_empty() {
+        tracing::info!(builds = swept.builds.len(), "removed what crashed earlier runs left behind");
+    }
+    if let Some(e) = swept.docker_error {
         tracing::warn!(error = %crate::error_chain(&e), "could not sweep what earlier runs left");
     }
     Ok(())

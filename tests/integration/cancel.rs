@@ -4,6 +4,9 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use pipewright::engine::janitor;
+use pipewright::store::Store;
+
 use crate::support::*;
 
 const CONFIG: &str = "steps:\n- {name: BUSYBOX, args: [sleep, '60'], waitFor: ['-'], volumes: [{name: shared, path: /shared}]}\n- {name: BUSYBOX, args: [sleep, '60'], waitFor: ['-'], volumes: [{name: shared, path: /shared}]}\n";
@@ -121,4 +124,40 @@ fn the_next_run_cleans_up_after_a_crash() {
     assert_eq!(record["status"], "INTERNAL_ERROR");
     assert!(record["statusDetail"].as_str().expect("detail").contains("pipewright exited"));
     assert!(!data.path().join("work").join(&id).exists());
+}
+
+/// Many `pipewright run`s start at once (CI, a busy machine): each sweeps every crashed run it can see,
+/// so two sweeps meet on the same containers. The one that finds a removal already in progress must wait
+/// for it, or the volumes and network it removes next are still in use.
+#[test]
+fn two_sweeps_of_one_crash_at_once_both_clean_up() {
+    if !docker_ready() {
+        return;
+    }
+    let repo = GitRepo::with_config(&CONFIG.replace("BUSYBOX", BUSYBOX));
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut child = start(repo.path(), data.path());
+    let id = wait_until_running(data.path());
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    let (containers, volumes, networks) = labelled(&id);
+    assert!(containers == 2 && volumes == 2 && networks == 1, "{containers} {volumes} {networks}");
+
+    let other = tempfile::tempdir().expect("tempdir");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (first, second) = rt.block_on(async {
+        let docker = pipewright::docker::Docker::connect().await.expect("docker");
+        let (mine, theirs) = (Store::new(data.path().to_path_buf()), Store::new(other.path().to_path_buf()));
+        tokio::join!(janitor::sweep(&docker, &mine), janitor::sweep(&docker, &theirs))
+    });
+    for swept in [&first, &second] {
+        assert!(swept.docker_error.is_none(), "{:?}", swept.docker_error);
+    }
+    assert!(first.builds.contains(&id), "the sweep with the build's store closes it: {:?}", first.builds);
+    assert_eq!(labelled(&id), (0, 0, 0), "containers, volumes or networks left behind");
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(data.path().join("builds").join(&id).join("build.json")).expect("record"),
+    )
+    .expect("json");
+    assert_eq!(record["status"], "INTERNAL_ERROR");
 }
