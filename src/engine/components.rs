@@ -8,15 +8,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
+use std::sync::Arc;
 
 use futures_util::StreamExt;
 
 use super::phases::{PhaseError, PhaseOutcome, Phases};
-use crate::docker::{BuildSpec, PushAuth};
+use crate::docker::{BuildSpec, Docker, DockerError, PushAuth};
 use crate::image::{self, BuildContext};
 use crate::image_ref::ImageRef;
 use crate::plan::ComponentPlan;
 use crate::record::{BuiltImage, ComponentRecord, Status, TimeSpan, Timestamp};
+use crate::registry::LabelCache;
 
 pub const HASH_LABEL: &str = "pipewright.context-hash";
 pub const BUILD_LABEL: &str = "pipewright.build";
@@ -30,9 +32,10 @@ impl Phases<'_> {
         const CHECKS_AT_ONCE: usize = 32;
         let plan = &self.run.plan;
         let builds = tokio::sync::Semaphore::new(self.run.request.jobs.max(1));
+        let base_ids = BaseIds::default();
         // The futures are made before the stream: a closure inside the stream would make this future
         // not `Send` (rustc's higher-ranked lifetime limitation), and the server spawns builds.
-        let checks: Vec<_> = plan.components.iter().map(|c| self.component(c, &builds)).collect();
+        let checks: Vec<_> = plan.components.iter().map(|c| self.component(c, &builds, &base_ids)).collect();
         let results: Vec<Result<ComponentRecord, PhaseError>> =
             futures_util::stream::iter(checks).buffered(CHECKS_AT_ONCE).collect().await;
         let mut records = Vec::new();
@@ -56,6 +59,7 @@ impl Phases<'_> {
         &self,
         c: &ComponentPlan,
         builds: &tokio::sync::Semaphore,
+        base_ids: &BaseIds,
     ) -> Result<ComponentRecord, PhaseError> {
         let mut timing = TimeSpan::started();
         let fail = |message: String| PhaseError::new(format!("component `{}`: {message}", c.name));
@@ -69,7 +73,7 @@ impl Phases<'_> {
         let dockerfile_text = tokio::fs::read_to_string(context.root.join(&context.dockerfile))
             .await
             .map_err(|e| fail(format!("cannot read `{}`: {e}", c.dockerfile)))?;
-        let hash = self.context_hash(c, context.clone(), &dockerfile_text).await.map_err(fail)?;
+        let hash = self.context_hash(c, context.clone(), &dockerfile_text, base_ids).await.map_err(fail)?;
 
         let plan = &self.run.plan;
         let image = format!("{}:{}", c.repository, plan.commit_sha);
@@ -103,10 +107,16 @@ impl Phases<'_> {
 
     /// The context hash, with the ids of the base images it names (a base that is not here is named
     /// instead: the hash then changes when it arrives).
-    async fn context_hash(&self, c: &ComponentPlan, context: BuildContext, dockerfile: &str) -> Result<String, String> {
+    async fn context_hash(
+        &self,
+        c: &ComponentPlan,
+        context: BuildContext,
+        dockerfile: &str,
+        known: &BaseIds,
+    ) -> Result<String, String> {
         let mut base_ids = BTreeMap::new();
         for base in image::base_images(dockerfile, &c.build_args) {
-            let id = self.shared.docker.image_id(&base).await.map_err(|e| e.to_string())?;
+            let id = known.get(&self.shared.docker, &base).await.map_err(|e| e.to_string())?;
             base_ids.insert(base.clone(), id.unwrap_or_else(|| format!("absent:{base}")));
         }
         let args = c.build_args.clone();
@@ -129,7 +139,9 @@ impl Phases<'_> {
         let hash_ref = format!("{}:{}", c.repository, hash_tag(hash));
         // An image under our tag without our label is someone else's: build rather than trust it.
         let accept = |labels: &HashMap<String, String>| labels.get(HASH_LABEL).map(String::as_str) == Some(hash);
-        let found = registry.copy_if(&hash_ref, image, accept).await.map_err(|e| with_hint(&e, e.hint()))?;
+        let known = LabelCache::new(self.run.engine.store.image_labels_dir());
+        let found =
+            registry.copy_if(&hash_ref, image, Some(&known), accept).await.map_err(|e| with_hint(&e, e.hint()))?;
         Ok(found.map(|(digest, labels)| (digest, labels.get(BUILD_LABEL).cloned().unwrap_or_default())))
     }
 
@@ -251,6 +263,18 @@ const LABELLED_STAGE: &str = "pipewright-labelled";
 
 /// The Dockerfile with one `LABEL` instruction for all `labels`, on the stage that becomes the image:
 /// the last one, or, with a build target, a stage added on top of the target.
+/// Image ids of base images, looked up once per build however many components name them (twenty
+/// components on one base are one engine call, not twenty side by side).
+#[derive(Default)]
+struct BaseIds(std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Option<String>>>>>);
+
+impl BaseIds {
+    async fn get(&self, docker: &Docker, base: &str) -> Result<Option<String>, DockerError> {
+        let cell = self.0.lock().expect("base ids lock").entry(base.to_string()).or_default().clone();
+        cell.get_or_try_init(|| docker.image_id(base)).await.cloned()
+    }
+}
+
 pub fn labelled_dockerfile(original: &[u8], labels: &HashMap<String, String>, target: Option<&str>) -> Vec<u8> {
     let mut sorted: Vec<(&String, &String)> = labels.iter().collect();
     sorted.sort();

@@ -34,6 +34,7 @@ use crate::secrets::{SecretError, SecretSource, SecretValues};
 use crate::source::{self, Source, SourceError, SourceSpec, Workspace};
 use crate::store::{Store, StoreError};
 
+pub use components::hash_tag;
 pub use run::spec_json;
 pub use steps::StepKind;
 

@@ -7,6 +7,7 @@
 mod credentials;
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
@@ -65,6 +66,56 @@ pub struct Artifact {
     pub annotations: BTreeMap<String, String>,
     /// `org.opencontainers.image.title` of the layer.
     pub title: String,
+}
+
+/// Image config labels by config digest, in a directory. A config digest names its content, so an
+/// entry never goes stale: reuse checks read it instead of fetching the config again.
+#[derive(Clone, Debug)]
+pub struct LabelCache {
+    dir: PathBuf,
+}
+
+impl LabelCache {
+    pub fn new(dir: impl Into<PathBuf>) -> LabelCache {
+        LabelCache { dir: dir.into() }
+    }
+
+    fn path(&self, config_digest: &str) -> Option<PathBuf> {
+        let hex = config_digest.strip_prefix("sha256:")?;
+        (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| self.dir.join(format!("{hex}.json")))
+    }
+
+    /// The labels recorded for `config_digest`; `None` when absent or unreadable (the caller fetches).
+    pub async fn get(&self, config_digest: &str) -> Option<HashMap<String, String>> {
+        let text = tokio::fs::read(self.path(config_digest)?).await.ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    /// Records the labels read from `config`, the bytes of the config blob `config_digest`, if they hash
+    /// to that digest (a registry that served other bytes must not teach the cache a wrong answer).
+    /// Best effort: a cache that cannot be written only costs a request next time. Written to a
+    /// temporary file and renamed, so a reader never sees half of it.
+    pub async fn put(&self, config_digest: &str, config: &[u8], labels: &HashMap<String, String>) {
+        use sha2::{Digest, Sha256};
+        let Some(path) = self.path(config_digest) else {
+            return;
+        };
+        if format!("sha256:{}", hex::encode(Sha256::digest(config))) != config_digest {
+            return;
+        }
+        let Ok(json) = serde_json::to_vec(labels) else {
+            return;
+        };
+        let temporary = path.with_extension(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
+        let written = async {
+            tokio::fs::create_dir_all(&self.dir).await?;
+            tokio::fs::write(&temporary, json).await?;
+            tokio::fs::rename(&temporary, &path).await
+        };
+        if written.await.is_err() {
+            let _ = tokio::fs::remove_file(&temporary).await;
+        }
+    }
 }
 
 /// Cheap to clone: clones share their connections.
@@ -144,11 +195,13 @@ impl Registry {
 
     /// If `source` exists and `accept` approves its config labels, gives its manifest the new name
     /// `target` (same registry) and returns the digest and the labels; `None` if `source` does not exist
-    /// or was not accepted. Three requests: the manifest, its config, the new tag.
+    /// or was not accepted. Three requests: the manifest, its config, the new tag; two when `known`
+    /// already holds the config's labels.
     pub async fn copy_if(
         &self,
         source: &str,
         target: &str,
+        known: Option<&LabelCache>,
         accept: impl FnOnce(&HashMap<String, String>) -> bool,
     ) -> Result<Option<(String, HashMap<String, String>)>, RegistryError> {
         let from = Self::parse(source)?;
@@ -165,16 +218,29 @@ impl Registry {
         let Some(config_digest) = manifest["config"]["digest"].as_str() else {
             return Ok(None);
         };
-        let mut config = Vec::new();
-        client
-            .pull_blob(&from, config_digest, &mut config)
-            .await
-            .map_err(|e| classify("read config of", source, &host, e))?;
-        let config: serde_json::Value = serde_json::from_slice(&config).unwrap_or_default();
-        let labels: HashMap<String, String> = config["config"]["Labels"]
-            .as_object()
-            .map(|l| l.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
-            .unwrap_or_default();
+        let cached = match known {
+            Some(cache) => cache.get(config_digest).await,
+            None => None,
+        };
+        let labels = match cached {
+            Some(labels) => labels,
+            None => {
+                let mut bytes = Vec::new();
+                client
+                    .pull_blob(&from, config_digest, &mut bytes)
+                    .await
+                    .map_err(|e| classify("read config of", source, &host, e))?;
+                let config: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                let labels: HashMap<String, String> = config["config"]["Labels"]
+                    .as_object()
+                    .map(|l| l.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+                    .unwrap_or_default();
+                if let Some(cache) = known {
+                    cache.put(config_digest, &bytes, &labels).await;
+                }
+                labels
+            }
+        };
         if !accept(&labels) {
             return Ok(None);
         }
@@ -308,6 +374,34 @@ fn classify(action: &'static str, reference: &str, host: &str, e: OciDistributio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_label_cache_keeps_only_labels_of_the_bytes_the_digest_names() {
+        use sha2::{Digest, Sha256};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = LabelCache::new(dir.path().join("labels"));
+        let config = br#"{"config":{"Labels":{"a":"b"}}}"#;
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(config)));
+        let labels = HashMap::from([("a".to_string(), "b".to_string())]);
+        assert_eq!(cache.get(&digest).await, None);
+
+        // Bytes that do not hash to the digest (a lying or broken registry) teach the cache nothing.
+        cache.put(&digest, b"something else", &labels).await;
+        assert_eq!(cache.get(&digest).await, None);
+
+        cache.put(&digest, config, &labels).await;
+        assert_eq!(cache.get(&digest).await, Some(labels.clone()));
+        // Only `sha256:<64 hex>` names an entry: nothing else becomes a path.
+        for bad in ["sha256:../../etc/passwd", "md5:abc", "", &digest[..20]] {
+            cache.put(bad, config, &labels).await;
+            assert_eq!(cache.get(bad).await, None, "{bad}");
+        }
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("labels")).expect("dir").flatten().collect();
+        assert_eq!(files.len(), 1, "one entry, no temporary files left");
+        // A damaged entry is a miss, not an error.
+        std::fs::write(files[0].path(), "{not json").expect("damage");
+        assert_eq!(cache.get(&digest).await, None);
+    }
 
     #[test]
     fn insecure_hosts() {

@@ -88,6 +88,11 @@ impl Store {
         self.root.join("work")
     }
 
+    /// Image config labels by config digest (see [`crate::registry::LabelCache`]).
+    pub fn image_labels_dir(&self) -> PathBuf {
+        self.root.join("cache").join("image-labels")
+    }
+
     pub fn record_path(&self, id: &str) -> PathBuf {
         self.build_dir(id).join("build.json")
     }

@@ -1,10 +1,10 @@
 //! The registry client against a real registry (Debian's `docker-registry` on 127.0.0.1:5000, started
 //! by `.ci/setup`): digests, registry-side tag copies, config labels, OCI artifacts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use pipewright::docker::Docker;
-use pipewright::registry::{Artifact, Registry};
+use pipewright::registry::{Artifact, LabelCache, Registry};
 
 use serde_json::Value;
 
@@ -66,6 +66,27 @@ fn digests_copies_and_labels() {
         assert_eq!(registry.digest(&format!("{repo}:two")).await.expect("digest"), Some(pushed.clone()));
         let labels = registry.config_labels(&format!("{repo}@{pushed}")).await.expect("labels");
         assert!(labels.is_empty(), "busybox has no labels: {labels:?}");
+
+        // copy_if: the config's labels are fetched once, checked against the config digest, and kept.
+        let cache_dir = tempfile::tempdir().expect("tempdir");
+        let cache = LabelCache::new(cache_dir.path());
+        let three = format!("{repo}:three");
+        let found = registry.copy_if(&format!("{repo}:one"), &three, Some(&cache), |_| true).await.expect("copy_if");
+        assert_eq!(found, Some((pushed.clone(), HashMap::new())));
+        assert_eq!(registry.digest(&three).await.expect("digest"), Some(pushed.clone()));
+        let entries: Vec<_> = std::fs::read_dir(cache_dir.path()).expect("cache dir").flatten().collect();
+        assert_eq!(entries.len(), 1, "one config, one entry");
+        // Seeded labels are what the next copy sees: the cache answers instead of the registry.
+        std::fs::write(entries[0].path(), r#"{"seeded": "yes"}"#).expect("seed");
+        let seeded = |labels: &HashMap<String, String>| labels.get("seeded").map(String::as_str) == Some("yes");
+        let four = format!("{repo}:four");
+        let found = registry.copy_if(&format!("{repo}:one"), &four, Some(&cache), seeded).await.expect("copy_if");
+        assert_eq!(found.map(|(d, _)| d), Some(pushed.clone()));
+        // Without the cache the registry's answer (no labels) is refused, and no tag is written.
+        let five = format!("{repo}:five");
+        let found = registry.copy_if(&format!("{repo}:one"), &five, None, seeded).await.expect("copy_if");
+        assert_eq!(found, None);
+        assert_eq!(registry.digest(&five).await.expect("digest"), None);
         registry_delete(&repo, &pushed);
         assert_eq!(registry.digest(&format!("{repo}:two")).await.expect("digest"), None);
     });
