@@ -261,8 +261,6 @@ const GENERATED_DOCKERFILE: &str = ".pipewright.Dockerfile";
 /// The stage added after a build `target` to carry the labels.
 const LABELLED_STAGE: &str = "pipewright-labelled";
 
-/// The Dockerfile with one `LABEL` instruction for all `labels`, on the stage that becomes the image:
-/// the last one, or, with a build target, a stage added on top of the target.
 /// Image ids of base images, looked up once per build however many components name them (twenty
 /// components on one base are one engine call, not twenty side by side).
 #[derive(Default)]
@@ -275,6 +273,8 @@ impl BaseIds {
     }
 }
 
+/// The Dockerfile with one `LABEL` instruction for all `labels`, on the stage that becomes the image:
+/// the last one, or, with a build target, a stage added on top of the target.
 pub fn labelled_dockerfile(original: &[u8], labels: &HashMap<String, String>, target: Option<&str>) -> Vec<u8> {
     let mut sorted: Vec<(&String, &String)> = labels.iter().collect();
     sorted.sort();
