@@ -168,7 +168,8 @@ pub async fn github_action(args: GithubActionArgs) -> ExitCode {
     };
     let store = Store::new(args.data_dir.clone().unwrap_or_else(Store::default_root));
     if let Some(e) = engine::janitor::sweep(&docker, &store).await.docker_error {
-        println!("::warning::could not remove what earlier runs left behind: {}", crate::error_chain(&e));
+        let message = format!("could not remove what earlier runs left behind: {}", crate::error_chain(&e));
+        println!("{}", commands::annotation(Level::Warning, "pipewright", None, &message));
     }
     let source = SourceSpec { repo: root.display().to_string(), rev: env.sha.clone() };
     let mut request = job.request_from(source, &secret_sources, &args.project);
