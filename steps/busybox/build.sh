@@ -7,39 +7,15 @@
 # Idempotent: does nothing if IMAGE exists, unless --force.
 set -euo pipefail
 
-IMAGE=local/busybox:1
-FORCE=0
-for arg in "$@"; do
-  case "$arg" in
-    --force) FORCE=1 ;;
-    -h | --help) sed -n '2,7s/^# \{0,1\}//p' "$0"; exit 0 ;;
-    -*) echo "busybox/build.sh: unknown option $arg" >&2; exit 2 ;;
-    *) IMAGE=$arg ;;
-  esac
-done
-
-# apt-get and docker need root; use sudo for apt-get when run as a normal user.
-SUDO=()
-[[ $EUID -eq 0 ]] || SUDO=(sudo)
-
-if [[ $FORCE -eq 0 ]] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
-  echo "busybox/build.sh: $IMAGE already present"
-  exit 0
-fi
-
-# apt's chatter goes to a log that is shown only if apt fails.
-apt_get() {
-  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q "$@" >>"$tmp/apt.log" 2>&1 ||
-    { tail -n 20 "$tmp/apt.log" >&2; echo "busybox/build.sh: apt-get $* failed" >&2; exit 1; }
-}
+NAME=busybox/build.sh
+# shellcheck source=steps/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+begin local/busybox:1 7 "$@"
 
 # A static binary is needed: the image has no libc for a dynamic one to load.
 is_static() {
   [[ -x $1 ]] && ! LC_ALL=C ldd "$1" >/dev/null 2>&1
 }
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/pipewright-busybox.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
 
 # busybox-static ships /bin/busybox (also reachable as /usr/bin/busybox on
 # merged-/usr systems). It conflicts with the dynamic `busybox` package, so if
@@ -58,8 +34,7 @@ if [[ -z $BB ]]; then
     BB="$tmp/deb/bin/busybox"
   else
     echo "busybox/build.sh: installing busybox-static"
-    apt_get update
-    apt_get install -y --no-install-recommends busybox-static
+    apt_install busybox-static
     BB=/bin/busybox
   fi
   is_static "$BB" || { echo "busybox/build.sh: $BB is not a static binary" >&2; exit 1; }

@@ -10,58 +10,16 @@
 # PIPEWRIGHT_DEBIAN_MIRROR overrides the Debian mirror.
 set -euo pipefail
 
-IMAGE=local/debian-git:bookworm
-FORCE=0
-for arg in "$@"; do
-  case "$arg" in
-    --force) FORCE=1 ;;
-    -h | --help) sed -n '2,10s/^# \{0,1\}//p' "$0"; exit 0 ;;
-    -*) echo "debian-git/build.sh: unknown option $arg" >&2; exit 2 ;;
-    *) IMAGE=$arg ;;
-  esac
-done
-
-# mmdebstrap must run as root here (its root mode: no fakechroot/unshare setup).
-SUDO=()
-[[ $EUID -eq 0 ]] || SUDO=(sudo)
-
-if [[ $FORCE -eq 0 ]] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
-  echo "debian-git/build.sh: $IMAGE already present"
-  exit 0
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/pipewright-debian-git.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-
 NAME=debian-git/build.sh
 # shellcheck source=steps/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+begin local/debian-git:bookworm 10 "$@"
 ensure_mmdebstrap
 
-mirror=$(debian_mirror)
-
 tarball="$tmp/rootfs.tar"
-
 start=$(date +%s)
-mirror_args=()
-[[ -n $mirror ]] && mirror_args=("$mirror")
-echo "debian-git/build.sh: mmdebstrap bookworm (${mirror:-deb.debian.org + updates + security})"
-# Like Debian's -slim images: no manuals, documentation or translations (the
-# dpkg options stay in the image, so packages added later are slim too); apt's
-# lists and caches are removed by mmdebstrap's own cleanup. stdin from
-# /dev/null: CI has no stdin and apt must never wait on a prompt.
-if ! "${SUDO[@]}" mmdebstrap --quiet --variant=minbase \
-  --include=git,ca-certificates \
-  --dpkgopt='path-exclude=/usr/share/man/*' \
-  --dpkgopt='path-exclude=/usr/share/info/*' \
-  --dpkgopt='path-exclude=/usr/share/doc/*' \
-  --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-  --dpkgopt='path-exclude=/usr/share/locale/*' \
-  bookworm "$tarball" "${mirror_args[@]}" </dev/null >"$tmp/mmdebstrap.log" 2>&1; then
-  echo "debian-git/build.sh: mmdebstrap failed; its output:" >&2
-  tail -n 40 "$tmp/mmdebstrap.log" >&2
-  exit 1
-fi
+# apt's lists and caches are removed by mmdebstrap's own cleanup.
+bookworm_rootfs "$tarball" "" --variant=minbase --include=git,ca-certificates "${SLIM_DPKG_OPTIONS[@]}"
 mid=$(date +%s)
 size=$(du -h "$tarball" | cut -f1)
 

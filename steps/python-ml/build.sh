@@ -12,17 +12,6 @@
 # PIPEWRIGHT_DEBIAN_MIRROR overrides the Debian mirror.
 set -euo pipefail
 
-IMAGE=local/python-ml:3.11
-FORCE=0
-for arg in "$@"; do
-  case "$arg" in
-    --force) FORCE=1 ;;
-    -h | --help) sed -n '2,12s/^# \{0,1\}//p' "$0"; exit 0 ;;
-    -*) echo "python-ml/build.sh: unknown option $arg" >&2; exit 2 ;;
-    *) IMAGE=$arg ;;
-  esac
-done
-
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CONSTRAINTS=$HERE/kfp-constraints.txt
 KFP_VERSION=$(awk -F'==' '$1 == "kfp" { print $2 }' "$CONSTRAINTS")
@@ -35,21 +24,10 @@ PY_ABI=cp311
 PLATFORM=manylinux2014_$(uname -m)
 DEBIAN_PACKAGES=python3,python3-pip,python3-pytest,flake8,python3-sklearn,python3-pandas,python3-yaml
 
-# mmdebstrap must run as root here (its root mode: no fakechroot/unshare setup).
-SUDO=()
-[[ $EUID -eq 0 ]] || SUDO=(sudo)
-
-if [[ $FORCE -eq 0 ]] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
-  echo "python-ml/build.sh: $IMAGE already present"
-  exit 0
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/pipewright-python-ml.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-
 NAME=python-ml/build.sh
 # shellcheck source=steps/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+begin local/python-ml:3.11 12 "$@"
 ensure_mmdebstrap
 # Any host pip will do for downloading: it is told the image's Python and platform.
 if ! python3 -m pip --version >/dev/null 2>&1; then
@@ -78,10 +56,6 @@ wheels_size=$(du -sh "$wheels" | cut -f1)
 t_wheels=$(date +%s)
 
 # --- root file system ----------------------------------------------------------
-mirror=$(debian_mirror)
-mirror_args=()
-[[ -n $mirror ]] && mirror_args=("$mirror")
-
 # Run by mmdebstrap (sh, $1 = the new root, /proc, /sys and /dev mounted) after
 # the Debian packages are in: the system's own pip installs kfp from the wheels
 # only (--no-index), into /usr/local, keeping every Debian package that already
@@ -99,17 +73,8 @@ rm -rf "$1/tmp/wheels"
 echo $(($(date +%s) - t0)) >"$PW_TMP/install.secs"'
 
 tarball="$tmp/py-ml.tar"
-echo "python-ml/build.sh: mmdebstrap bookworm (${mirror:-deb.debian.org + updates + security}) + kfp"
-# stdin from /dev/null: mmdebstrap reads sources from stdin only when told to
-# ("-"), but CI has no stdin and apt must never wait on a prompt.
-if ! "${SUDO[@]}" env PW_WHEELS="$wheels" PW_KFP_VERSION="$KFP_VERSION" PW_TMP="$tmp" \
-  mmdebstrap --quiet --variant=apt --include="$DEBIAN_PACKAGES" \
-  --customize-hook="$install_hook" \
-  bookworm "$tarball" "${mirror_args[@]}" </dev/null >"$tmp/mmdebstrap.log" 2>&1; then
-  echo "python-ml/build.sh: mmdebstrap failed; its output:" >&2
-  tail -n 40 "$tmp/mmdebstrap.log" >&2
-  exit 1
-fi
+bookworm_rootfs "$tarball" " + kfp" PW_WHEELS="$wheels" PW_KFP_VERSION="$KFP_VERSION" PW_TMP="$tmp" \
+  --variant=apt --include="$DEBIAN_PACKAGES" --customize-hook="$install_hook"
 t_root=$(date +%s)
 t_install=$(cat "$tmp/install.secs")
 size=$(du -h "$tarball" | cut -f1)

@@ -9,51 +9,15 @@
 # PIPEWRIGHT_DEBIAN_MIRROR overrides the Debian mirror.
 set -euo pipefail
 
-IMAGE=local/python:3.11
-FORCE=0
-for arg in "$@"; do
-  case "$arg" in
-    --force) FORCE=1 ;;
-    -h | --help) sed -n '2,9s/^# \{0,1\}//p' "$0"; exit 0 ;;
-    -*) echo "python/build.sh: unknown option $arg" >&2; exit 2 ;;
-    *) IMAGE=$arg ;;
-  esac
-done
-
-# mmdebstrap must run as root here (its root mode: no fakechroot/unshare setup).
-SUDO=()
-[[ $EUID -eq 0 ]] || SUDO=(sudo)
-
-if [[ $FORCE -eq 0 ]] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
-  echo "python/build.sh: $IMAGE already present"
-  exit 0
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/pipewright-python.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-
 NAME=python/build.sh
 # shellcheck source=steps/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+begin local/python:3.11 9 "$@"
 ensure_mmdebstrap
 
-mirror=$(debian_mirror)
-
 tarball="$tmp/py.tar"
-
 start=$(date +%s)
-mirror_args=()
-[[ -n $mirror ]] && mirror_args=("$mirror")
-echo "python/build.sh: mmdebstrap bookworm (${mirror:-deb.debian.org + updates + security})"
-# stdin from /dev/null: mmdebstrap reads sources from stdin only when told to
-# ("-"), but CI has no stdin and apt must never wait on a prompt.
-if ! "${SUDO[@]}" mmdebstrap --quiet --variant=apt \
-  --include=python3,python3-pytest,python3-pip,flake8 \
-  bookworm "$tarball" "${mirror_args[@]}" </dev/null >"$tmp/mmdebstrap.log" 2>&1; then
-  echo "python/build.sh: mmdebstrap failed; its output:" >&2
-  tail -n 40 "$tmp/mmdebstrap.log" >&2
-  exit 1
-fi
+bookworm_rootfs "$tarball" "" --variant=apt --include=python3,python3-pytest,python3-pip,flake8
 mid=$(date +%s)
 size=$(du -h "$tarball" | cut -f1)
 

@@ -14,35 +14,13 @@
 # PIPEWRIGHT_DEBIAN_MIRROR overrides the Debian mirror.
 set -euo pipefail
 
-IMAGE=local/rust:1.95
 RUST_VERSION=1.95
 DEBIAN_PACKAGES=gcc,libc6-dev,make,pkg-config,git,ca-certificates
-FORCE=0
-for arg in "$@"; do
-  case "$arg" in
-    --force) FORCE=1 ;;
-    -h | --help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
-    -*) echo "rust/build.sh: unknown option $arg" >&2; exit 2 ;;
-    *) IMAGE=$arg ;;
-  esac
-done
-
-# mmdebstrap must run as root here (its root mode: no fakechroot/unshare setup).
-SUDO=()
-[[ $EUID -eq 0 ]] || SUDO=(sudo)
-
-if [[ $FORCE -eq 0 ]] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
-  echo "rust/build.sh: $IMAGE already present"
-  exit 0
-fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/pipewright-rust.XXXXXX")
-# The staged toolchain belongs to root when sudo made it.
-trap '"${SUDO[@]}" rm -rf "$tmp"' EXIT
 
 NAME=rust/build.sh
 # shellcheck source=steps/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+begin local/rust:1.95 15 "$@"
 ensure_mmdebstrap
 
 start=$(date +%s)
@@ -77,28 +55,10 @@ toolchain_size=$(du -sh "$stage" | cut -f1)
 rust_version=$("$stage/bin/rustc" --version)
 
 # --- Debian root file system -----------------------------------------------------
-mirror=$(debian_mirror)
-
 tarball="$tmp/rootfs.tar"
-mirror_args=()
-[[ -n $mirror ]] && mirror_args=("$mirror")
-echo "rust/build.sh: mmdebstrap bookworm (${mirror:-deb.debian.org + updates + security}) + $rust_version"
-# No manuals, documentation or translations (as in Debian's -slim images); the
-# toolchain is synced into /usr/local before the tarball is written. stdin
-# from /dev/null: CI has no stdin and apt must never wait on a prompt.
-if ! "${SUDO[@]}" mmdebstrap --quiet --variant=minbase \
-  --include="$DEBIAN_PACKAGES" \
-  --dpkgopt='path-exclude=/usr/share/man/*' \
-  --dpkgopt='path-exclude=/usr/share/info/*' \
-  --dpkgopt='path-exclude=/usr/share/doc/*' \
-  --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-  --dpkgopt='path-exclude=/usr/share/locale/*' \
-  --customize-hook="sync-in $stage /usr/local" \
-  bookworm "$tarball" "${mirror_args[@]}" </dev/null >"$tmp/mmdebstrap.log" 2>&1; then
-  echo "rust/build.sh: mmdebstrap failed; its output:" >&2
-  tail -n 40 "$tmp/mmdebstrap.log" >&2
-  exit 1
-fi
+# The toolchain is synced into /usr/local before the tarball is written.
+bookworm_rootfs "$tarball" " + $rust_version" --variant=minbase --include="$DEBIAN_PACKAGES" \
+  "${SLIM_DPKG_OPTIONS[@]}" --customize-hook="sync-in $stage /usr/local"
 mid=$(date +%s)
 size=$(du -h "$tarball" | cut -f1)
 

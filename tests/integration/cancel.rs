@@ -90,17 +90,29 @@ fn sigint_cancels_the_build_and_leaves_nothing_behind() {
     assert!(!data.path().join("work").join(&id).exists(), "workspace left behind");
 }
 
+/// Starts a build of two long steps in `data`, kills pipewright with SIGKILL while they run, and
+/// returns the build's id: its containers, volumes and network stay behind.
+fn crash_a_build(data: &Path) -> String {
+    let repo = GitRepo::with_config(&CONFIG.replace("BUSYBOX", BUSYBOX));
+    let mut child = start(repo.path(), data);
+    let id = wait_until_running(data);
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    id
+}
+
+fn record_of(data: &Path, id: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(data.join("builds").join(id).join("build.json")).expect("record");
+    serde_json::from_str(&text).expect("json")
+}
+
 #[test]
 fn the_next_run_cleans_up_after_a_crash() {
     if !docker_ready() {
         return;
     }
-    let repo = GitRepo::with_config(&CONFIG.replace("BUSYBOX", BUSYBOX));
     let data = tempfile::tempdir().expect("tempdir");
-    let mut child = start(repo.path(), data.path());
-    let id = wait_until_running(data.path());
-    child.kill().expect("kill -9");
-    child.wait().expect("reaped");
+    let id = crash_a_build(data.path());
     let (containers, _, networks) = labelled(&id);
     assert!(containers > 0 && networks > 0, "a crash leaves resources (that is what this test is about)");
 
@@ -117,10 +129,7 @@ fn the_next_run_cleans_up_after_a_crash() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("removed what ") && stderr.contains("crashed earlier run"), "{stderr}");
     assert_eq!(labelled(&id), (0, 0, 0));
-    let record: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(data.path().join("builds").join(&id).join("build.json")).expect("record"),
-    )
-    .expect("json");
+    let record = record_of(data.path(), &id);
     assert_eq!(record["status"], "INTERNAL_ERROR");
     assert!(record["statusDetail"].as_str().expect("detail").contains("pipewright exited"));
     assert!(!data.path().join("work").join(&id).exists());
@@ -134,12 +143,8 @@ fn two_sweeps_of_one_crash_at_once_both_clean_up() {
     if !docker_ready() {
         return;
     }
-    let repo = GitRepo::with_config(&CONFIG.replace("BUSYBOX", BUSYBOX));
     let data = tempfile::tempdir().expect("tempdir");
-    let mut child = start(repo.path(), data.path());
-    let id = wait_until_running(data.path());
-    child.kill().expect("kill -9");
-    child.wait().expect("reaped");
+    let id = crash_a_build(data.path());
     let (containers, volumes, networks) = labelled(&id);
     assert!(containers == 2 && volumes == 2 && networks == 1, "{containers} {volumes} {networks}");
 
@@ -155,9 +160,6 @@ fn two_sweeps_of_one_crash_at_once_both_clean_up() {
     }
     assert!(first.builds.contains(&id), "the sweep with the build's store closes it: {:?}", first.builds);
     assert_eq!(labelled(&id), (0, 0, 0), "containers, volumes or networks left behind");
-    let record: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(data.path().join("builds").join(&id).join("build.json")).expect("record"),
-    )
-    .expect("json");
+    let record = record_of(data.path(), &id);
     assert_eq!(record["status"], "INTERNAL_ERROR");
 }
