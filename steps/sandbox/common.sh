@@ -3,10 +3,12 @@
 # and how to find its processes. Source it after `set -euo pipefail`.
 #
 # The sandbox daemon is a second dockerd, for untrusted builds (fork pull
-# requests): its default runtime is gVisor's runsc and it runs in a network
+# requests): its containers run under gVisor's runsc, it runs in a network
 # namespace of its own that has only `lo`, so its containers have no route to
 # the host, its loopback, the host engine's docker0, the metadata address or
-# anything else. The host's own engine (/var/run/docker.sock) is never touched.
+# anything else, and its data-root is a file system of its own (a loop-mounted
+# ext4 image of bounded size), so what they write cannot fill the host's disk.
+# The host's own engine (/var/run/docker.sock) is never touched.
 
 # Names and paths; each can be overridden from the environment.
 NETNS=${PIPEWRIGHT_SANDBOX_NETNS:-pipewright-sandbox}
@@ -22,10 +24,19 @@ PIDFILE=$RUN_DIR/docker.pid
 LAUNCH_PID=$RUN_DIR/launch.pid
 DATA_ROOT=$STATE_DIR/docker
 CONFIG=$STATE_DIR/daemon.json
+# The data-root's file system: a sparse ext4 image, loop-mounted on DATA_ROOT
+# by start.sh (and unmounted, never deleted, by stop.sh). Everything the
+# daemon keeps (images, layers, containers' writable layers and logs,
+# volumes, build caches) is in it, so an untrusted build can fill at most
+# DISK_SIZE (a number with K, M, G or T, powers of 1024: 40G, 512M), and the
+# host's disk only by as much as the image has grown.
+DISK_IMAGE=${PIPEWRIGHT_SANDBOX_DISK_IMAGE:-$STATE_DIR/docker.disk}
+DISK_SIZE=${PIPEWRIGHT_SANDBOX_DISK:-40G}
 # The runtime of containers that do not name one, and of the classic
-# builder's RUN steps: runsc (root file system in memory) or runsc-disk (on
-# the host's disk, so that docker build, commit and cp see it); see start.sh.
-DEFAULT_RUNTIME=${PIPEWRIGHT_SANDBOX_DEFAULT_RUNTIME:-runsc}
+# builder's RUN steps: runsc-disk (root file system writes in the data-root,
+# where docker build, commit and cp see them) or runsc (in the sandbox's
+# memory, invisible to them); see start.sh. Steps name runsc themselves.
+DEFAULT_RUNTIME=${PIPEWRIGHT_SANDBOX_DEFAULT_RUNTIME:-runsc-disk}
 # Where the daemon's networks get their /24s.
 ADDRESS_POOL=${PIPEWRIGHT_SANDBOX_POOL:-10.210.0.0/16}
 
@@ -114,3 +125,21 @@ mounts_under() {
     awk -v d="$dir" '$2 == d || index($2, d "/") == 1 { print $2 }' /proc/mounts
   done | sort -ru
 }
+
+# mounted_at DIR: how many mounts are stacked on DIR (0: none).
+mounted_at() { awk -v d="$1" '$2 == d { n++ } END { print n + 0 }' /proc/mounts; }
+
+# disk_device: the loop device that DISK_IMAGE is attached to, if the topmost
+# mount on DATA_ROOT is its file system (dockerd's own bind mount of its
+# data-root onto itself counts: it names the same device); else nothing.
+# Reads /proc/mounts and sysfs only, so it needs no root.
+disk_device() {
+  local dev back
+  dev=$(awk -v d="$DATA_ROOT" '$2 == d { dev = $1 } END { print dev }' /proc/mounts)
+  [[ $dev == /dev/loop* ]] || return 0
+  back=$(cat "/sys/block/${dev#/dev/}/loop/backing_file" 2>/dev/null) || return 0
+  if [[ -n $back && $back -ef $DISK_IMAGE ]]; then echo "$dev"; fi
+}
+
+# disk_usage: "USED of SIZE used" of the file system on DATA_ROOT.
+disk_usage() { df -h --output=used,size "$DATA_ROOT" | awk 'NR == 2 { print $1 " of " $2 " used" }'; }

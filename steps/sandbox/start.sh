@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # Starts the sandbox Docker daemon that untrusted builds (fork pull requests)
-# run their step containers on: a second dockerd whose default runtime is
-# gVisor's runsc, inside a network namespace of its own with only `lo`.
+# run their step containers on: a second dockerd whose containers run under
+# gVisor's runsc, inside a network namespace of its own with only `lo`, with
+# its data-root on a size-limited file system of its own (a loop-mounted
+# sparse ext4 image).
 #
 # usage: steps/sandbox/start.sh   (as root, or a user with sudo)
 # Idempotent: does nothing if the daemon is already running and healthy.
 # Prints one line per item; the last one names the socket
 # (default unix:///run/pipewright-sandbox/docker.sock).
 # Environment: PIPEWRIGHT_SANDBOX_NETNS (pipewright-sandbox),
-# PIPEWRIGHT_SANDBOX_STATE (/var/lib/pipewright-sandbox: data-root and
-# daemon.json), PIPEWRIGHT_SANDBOX_RUN (/run/pipewright-sandbox: socket,
-# exec-root, pidfile), PIPEWRIGHT_SANDBOX_LOG_DIR (where sandbox-dockerd.log
-# goes), PIPEWRIGHT_SANDBOX_POOL (10.210.0.0/16: the networks' /24s),
-# PIPEWRIGHT_SANDBOX_DEFAULT_RUNTIME (runsc, or runsc-disk: the comments on
+# PIPEWRIGHT_SANDBOX_STATE (/var/lib/pipewright-sandbox: data-root, its disk
+# image and daemon.json), PIPEWRIGHT_SANDBOX_DISK (40G: the disk image's
+# size; a larger one grows it, online if root has CAP_SYS_RESOURCE, else at
+# the next start after stop.sh),
+# PIPEWRIGHT_SANDBOX_DISK_IMAGE (STATE/docker.disk), PIPEWRIGHT_SANDBOX_RUN
+# (/run/pipewright-sandbox: socket, exec-root, pidfile),
+# PIPEWRIGHT_SANDBOX_LOG_DIR (where sandbox-dockerd.log goes),
+# PIPEWRIGHT_SANDBOX_POOL (10.210.0.0/16: the networks' /24s),
+# PIPEWRIGHT_SANDBOX_DEFAULT_RUNTIME (runsc-disk, or runsc: the comments on
 # daemon.json below say why).
-# Runtimes: runsc (root file system in memory) and runsc-disk (on disk).
-# steps/sandbox/stop.sh undoes all of it.
+# Runtimes: runsc (root file system in memory) and runsc-disk (on the disk).
+# A data-root of an older start.sh (on the host's disk) is removed, with its
+# images. steps/sandbox/stop.sh undoes all of it but the disk image.
 set -euo pipefail
 
 NAME=sandbox
@@ -23,7 +30,7 @@ NAME=sandbox
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 case "${1:-}" in
-  -h | --help) sed -n '2,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,25s/^# \{0,1\}//p' "$0"; exit 0 ;;
   "") ;;
   *) echo "$NAME: unknown argument $1" >&2; exit 2 ;;
 esac
@@ -62,6 +69,7 @@ missing=()
 command -v runsc >/dev/null 2>&1 || missing+=(runsc)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+command -v mkfs.ext4 >/dev/null 2>&1 || missing+=(e2fsprogs)
 if [[ ${#missing[@]} -gt 0 ]]; then
   apt_install "${missing[@]}"
   report packages "installed ${missing[*]} (log $LOG_DIR/apt.log)"
@@ -82,8 +90,8 @@ report runsc "$RUNSC ($("$RUNSC" --version 2>/dev/null | head -n 1))"
 #   kernels have in every netns), even with --network=none. With host, the
 #   sandbox uses the kernel's stack but inside the container's own netns that
 #   Docker made, so bridge networks (and the isolation below) work as usual.
-# runsc --overlay2=root:memory (the runtime "runsc", default): writes to a
-#   container's root file system live in the sandbox's memory, so they count
+# runsc --overlay2=root:memory (the runtime "runsc", which steps name): writes
+#   to a container's root file system live in the sandbox's memory, so they count
 #   against its --memory limit (2 GiB written to /tmp under --memory 512m is
 #   OOMKilled) instead of filling the host's disk. But Docker never sees them:
 #   the classic builder commits an empty layer for every RUN (a later RUN
@@ -91,11 +99,14 @@ report runsc "$RUNSC ($("$RUNSC" --version 2>/dev/null | head -n 1))"
 #   find nothing a container wrote outside its mounts. Bind mounts and
 #   volumes are not affected (they go through the gofer to the host). runsc
 #   mounts its own tmpfs on /tmp in both runtimes: memory, too.
-# runsc --overlay2=none (the runtime "runsc-disk"): root file system writes go
-#   to the container's overlay2 upper directory on the host disk, unbounded,
-#   as with runc. Builds, commit and cp work. A container can ask for it by
-#   name; PIPEWRIGHT_SANDBOX_DEFAULT_RUNTIME=runsc-disk makes it the default
-#   (and so the builder's), for a daemon that must build images.
+# runsc --overlay2=none (the runtime "runsc-disk", default): root file system
+#   writes go to the container's overlay2 upper directory in the data-root,
+#   as with runc. Builds, commit and cp work, so it is the default, and so the
+#   classic builder's (component images of untrusted builds). The data-root
+#   is the disk image below, so they are bounded by PIPEWRIGHT_SANDBOX_DISK,
+#   not by the host's disk: a RUN step that writes more fails with "no space
+#   left on device". PIPEWRIGHT_SANDBOX_DEFAULT_RUNTIME=runsc makes the
+#   in-memory one the default (and breaks docker build).
 # No --platform: the default (ptrace) works; kvm hangs here (the sandbox spins
 #   at 100% CPU), although /dev/kvm exists.
 # bridge none: this daemon must never manage the host's docker0 (one that did
@@ -171,8 +182,9 @@ EOF
   done
 }
 
-# healthy: answers on our socket with DEFAULT_RUNTIME as its default, and its
-# dockerd is in our netns (a daemon outside it would reach the host).
+# healthy: answers on our socket with DEFAULT_RUNTIME as its default, its
+# dockerd is in our netns (a daemon outside it would reach the host), and its
+# data-root is the disk image's file system (else it writes to the host's).
 netns_inode() { "${SUDO[@]}" stat -L -c %i "/run/netns/$NETNS" 2>/dev/null; }
 in_netns() { # PID
   [[ -n $(netns_inode) && $("${SUDO[@]}" stat -L -c %i "/proc/$1/ns/net" 2>/dev/null) == "$(netns_inode)" ]]
@@ -183,8 +195,127 @@ default_runtime() {
 healthy() {
   local pid
   pid=$(daemon_pid)
-  [[ -n $pid ]] && in_netns "$pid" && [[ $(default_runtime) == "$DEFAULT_RUNTIME" ]]
+  [[ -n $pid ]] && in_netns "$pid" && [[ -n $(disk_device) ]] &&
+    [[ $(default_runtime) == "$DEFAULT_RUNTIME" ]]
 }
+
+# --- disk ----------------------------------------------------------------------------
+# The data-root's own file system (see DISK_IMAGE in common.sh): a sparse file
+# (it takes on the host's disk only what has been written to it, at most its
+# size), ext4 without reserved blocks (-m 0: nothing for root to fall back
+# on), lazily initialised inode tables (mkfs takes a second, not minutes; the
+# kernel zeroes them after the mount), no discard pass over the whole image.
+# Mounted nodev,nosuid: nothing in it is a device or setuid for the host.
+# Reused as it is: images cached in it survive restarts (stop.sh only
+# unmounts it). Made before the netns and the daemon: a data-root on the
+# host's disk (an older start.sh's) means stopping that daemon first.
+begin
+[[ $DISK_SIZE =~ ^[1-9][0-9]*[KMGT]?$ ]] ||
+  die "PIPEWRIGHT_SANDBOX_DISK is a size such as 40G, 512M or 1T, not '$DISK_SIZE'"
+disk_bytes=$(numfmt --from=iec "$DISK_SIZE")
+((disk_bytes >= 1 << 30)) || die "PIPEWRIGHT_SANDBOX_DISK=$DISK_SIZE is too small for a Docker data-root: 1G at least"
+notes=()
+# fs_bytes FILE-OR-DEVICE: the size of the ext4 file system in it (not of the
+# file: a grow that stopped half-way leaves the file larger).
+fs_bytes() {
+  "${SUDO[@]}" dumpe2fs -h "$1" 2>/dev/null |
+    awk -F: '/^Block count/ { n = $2 } /^Block size/ { b = $2 } END { printf "%.0f\n", n * b }'
+}
+# A sandbox daemon whose data-root is not the disk: stopped (stop.sh, under
+# our lock: it inherits fd 8) with whatever it or a killed one left mounted
+# there, and its data-root (on the host's disk) removed. Its images are
+# lost: the Rust side copies images in from the host engine on demand.
+if [[ -z $(disk_device) ]] && [[ -n $(daemon_pid) || -n $(mounts_under "$DATA_ROOT") ]]; then
+  lost=$(timeout 10 "${SUDO[@]}" docker -H "$DOCKER_HOST_URL" images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null |
+    grep -v '<none>' | sort | paste -sd ' ' || true)
+  report disk "$DATA_ROOT is not on $DISK_IMAGE: stopping the sandbox daemon and what it mounted there (images it had: ${lost:-none})"
+  bash "$(dirname "${BASH_SOURCE[0]}")/stop.sh" || die "steps/sandbox/stop.sh failed"
+  [[ -z $(mounts_under "$DATA_ROOT") ]] || die "still mounted under $DATA_ROOT: $(mounts_under "$DATA_ROOT" | tr '\n' ' ')"
+  begin
+fi
+if [[ -z $(disk_device) ]]; then
+  [[ -z $(mounts_under "$DATA_ROOT") ]] ||
+    die "$DATA_ROOT has mounts that are not $DISK_IMAGE's: $(mounts_under "$DATA_ROOT" | tr '\n' ' ')"
+  if "${SUDO[@]}" test -d "$DATA_ROOT" && [[ -n $("${SUDO[@]}" ls -A "$DATA_ROOT") ]]; then
+    old=$("${SUDO[@]}" du -sh --one-file-system "$DATA_ROOT" | cut -f 1)
+    "${SUDO[@]}" rm -rf --one-file-system "$DATA_ROOT"
+    notes+=("removed the old data-root on the host's disk ($old)")
+  fi
+  "${SUDO[@]}" mkdir -p "$DATA_ROOT"
+  if ! "${SUDO[@]}" test -e "$DISK_IMAGE"; then
+    # Made under another name and renamed: a half-made image is never used.
+    "${SUDO[@]}" rm -f "$DISK_IMAGE.new"
+    "${SUDO[@]}" truncate -s "$disk_bytes" "$DISK_IMAGE.new"
+    "${SUDO[@]}" chmod 600 "$DISK_IMAGE.new"
+    "${SUDO[@]}" mkfs.ext4 -q -F -m 0 -E lazy_itable_init=1,nodiscard -L pipewright-sbx "$DISK_IMAGE.new" ||
+      die "mkfs.ext4 $DISK_IMAGE.new failed"
+    "${SUDO[@]}" mv "$DISK_IMAGE.new" "$DISK_IMAGE"
+    notes+=("made $DISK_IMAGE ($DISK_SIZE, sparse ext4)")
+  else
+    type=$("${SUDO[@]}" blkid -p -o value -s TYPE "$DISK_IMAGE" || true)
+    [[ $type == ext4 ]] || die "$DISK_IMAGE is not an ext4 image (${type:-no file system}); remove it and start again for a new one"
+    # Attached to a loop device yet not on DATA_ROOT: mounted elsewhere, or a
+    # lazily unmounted file system still in use. A second mount of the same
+    # ext4 through another loop device would corrupt it.
+    for dev in $("${SUDO[@]}" losetup -n -O NAME -j "$DISK_IMAGE"); do
+      where=$(awk -v d="$dev" '$1 == d { print $2 }' /proc/mounts | paste -sd ' ')
+      [[ -z $where ]] || die "$DISK_IMAGE is mounted elsewhere ($dev on $where); unmount it first"
+      "${SUDO[@]}" losetup -d "$dev" 2>/dev/null || true
+    done
+    busy=$("${SUDO[@]}" losetup -n -O NAME -j "$DISK_IMAGE" | paste -sd ' ')
+    [[ -z $busy ]] || die "$DISK_IMAGE is still attached to $busy (a lazily unmounted file system still in use?); end its users (fuser -m $busy) and start again"
+    # After a crash: the journal is replayed by the mount, the rest is checked here.
+    rc=0
+    "${SUDO[@]}" e2fsck -p "$DISK_IMAGE" >"$LOG_DIR/e2fsck.log" 2>&1 || rc=$?
+    ((rc < 4)) || die "e2fsck -p $DISK_IMAGE: errors it cannot fix (exit $rc), see $LOG_DIR/e2fsck.log; e2fsck -f it by hand, or remove it for a new one"
+    if ((rc != 0)); then notes+=("e2fsck repaired it (exit $rc, see $LOG_DIR/e2fsck.log)"); fi
+    # A larger PIPEWRIGHT_SANDBOX_DISK grows it here, unmounted: online
+    # growth needs CAP_SYS_RESOURCE, which not every machine's root has.
+    size=$(fs_bytes "$DISK_IMAGE")
+    if ((disk_bytes > size)); then
+      if (($("${SUDO[@]}" stat -c %s "$DISK_IMAGE") < disk_bytes)); then
+        "${SUDO[@]}" truncate -s "$disk_bytes" "$DISK_IMAGE"
+      fi
+      # resize2fs wants a fresh full check first.
+      { "${SUDO[@]}" e2fsck -f -p "$DISK_IMAGE" && "${SUDO[@]}" resize2fs "$DISK_IMAGE" "$((disk_bytes / 1024))K"; } \
+        >"$LOG_DIR/resize2fs.log" 2>&1 || die "could not grow $DISK_IMAGE to $DISK_SIZE, see $LOG_DIR/resize2fs.log"
+      notes+=("grew it from $(numfmt --to=iec "$size") to $DISK_SIZE")
+    fi
+  fi
+  "${SUDO[@]}" mount -o loop,nodev,nosuid "$DISK_IMAGE" "$DATA_ROOT" || die "mount -o loop $DISK_IMAGE $DATA_ROOT failed"
+  # As dockerd makes its data-root.
+  "${SUDO[@]}" chmod 710 "$DATA_ROOT"
+  [[ -n $(disk_device) ]] || die "mounted $DISK_IMAGE on $DATA_ROOT, but it is not what $DATA_ROOT shows"
+  # What was deleted in it (pruned builds, removed images) still takes room
+  # on the host's disk: the image is sparse but the mount does not discard.
+  # fstrim punches those blocks out of it (under a second for 2 GiB freed).
+  trimmed=$("${SUDO[@]}" fstrim -v "$DATA_ROOT" 2>/dev/null | sed -n 's/.*: \(.*\) (.*) trimmed.*/\1/p' || true)
+  if [[ -n $trimmed ]]; then notes+=("fstrim discarded its $trimmed of free space (handed back to the host's disk)"); fi
+  what=mounted
+else
+  what="already mounted"
+fi
+dev=$(disk_device)
+# Mounted already and the size asked for differs: grown online if root may
+# (CAP_SYS_RESOURCE), else at the next start after stop.sh (above); a smaller
+# size is only noted, as shrinking means a new image.
+size=$(fs_bytes "$dev")
+if ((disk_bytes > size)); then
+  if (($("${SUDO[@]}" stat -c %s "$DISK_IMAGE") < disk_bytes)); then
+    "${SUDO[@]}" truncate -s "$disk_bytes" "$DISK_IMAGE"
+  fi
+  if "${SUDO[@]}" losetup -c "$dev" && "${SUDO[@]}" resize2fs "$dev" >"$LOG_DIR/resize2fs.log" 2>&1; then
+    notes+=("grew it online from $(numfmt --to=iec "$size") to $DISK_SIZE")
+  else
+    notes+=("NOTE: it is $(numfmt --to=iec "$size") and could not grow to $DISK_SIZE while mounted ($(grep -m 1 -i 'denied\|error\|fail' "$LOG_DIR/resize2fs.log" || echo "see $LOG_DIR/resize2fs.log")): run stop.sh, then start.sh, to grow it unmounted")
+  fi
+elif ((disk_bytes < size)); then
+  notes+=("NOTE: it is $(numfmt --to=iec "$size"), more than PIPEWRIGHT_SANDBOX_DISK=$DISK_SIZE; to shrink it run stop.sh, remove $DISK_IMAGE and start.sh (its images are lost)")
+fi
+on_host=$("${SUDO[@]}" du -h "$DISK_IMAGE" | cut -f 1)
+extra=
+if ((${#notes[@]} > 0)); then extra=$(printf '; %s' "${notes[@]}"); fi
+report disk "$what $DISK_IMAGE ($dev) on $DATA_ROOT: $(disk_usage), $on_host on the host's disk$extra"
 
 # --- network namespace ----------------------------------------------------------
 # Only `lo`, up (Docker's embedded DNS and the containers' own loopback need
@@ -238,7 +369,7 @@ if [[ -n $pid ]] && healthy; then
   if ! "${SUDO[@]}" cmp -s "$new_config" "$CONFIG"; then
     note="; NOTE: $CONFIG differs from what this script writes now: run steps/sandbox/stop.sh, then start.sh, to apply it"
   fi
-  report ready "already running at $DOCKER_HOST_URL (pid $pid, netns $NETNS, Default Runtime: $DEFAULT_RUNTIME, log $LOG$note)"
+  report ready "already running at $DOCKER_HOST_URL (pid $pid, netns $NETNS, Default Runtime: $DEFAULT_RUNTIME, data-root on $DISK_IMAGE, log $LOG$note)"
   exit 0
 fi
 if [[ -n $pid ]] && ! in_netns "$pid"; then
@@ -298,4 +429,4 @@ until healthy; do
 done
 pid=$(daemon_pid)
 report dockerd "$what, pid $pid in netns $NETNS (config $CONFIG, log $LOG)"
-report ready "$DOCKER_HOST_URL (Default Runtime: $DEFAULT_RUNTIME, server $("${SUDO[@]}" docker -H "$DOCKER_HOST_URL" version -f '{{.Server.Version}}'))"
+report ready "$DOCKER_HOST_URL (Default Runtime: $DEFAULT_RUNTIME, data-root on $DISK_IMAGE, server $("${SUDO[@]}" docker -H "$DOCKER_HOST_URL" version -f '{{.Server.Version}}'))"

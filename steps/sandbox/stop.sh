@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Stops the sandbox Docker daemon that steps/sandbox/start.sh started, and
 # removes what it leaves: runsc, shim and containerd processes of that daemon,
-# mounts under its data-root and exec-root, its cgroups, and the netns.
+# mounts under its data-root and exec-root, the data-root's disk image's
+# mount, its cgroups, and the netns.
 #
 # usage: steps/sandbox/stop.sh   (as root, or a user with sudo)
 # Idempotent: prints one line per item, "absent" for what was not there.
 # Same environment as start.sh. Images, volumes and the records of containers
-# stay in the data-root (the containers come back as exited with the daemon).
-# The host's own engine is not touched.
+# stay in the data-root's disk image, which is kept (the containers come back
+# as exited with the daemon). The host's own engine is not touched.
 set -euo pipefail
 
 NAME=sandbox-stop
@@ -15,14 +16,18 @@ NAME=sandbox-stop
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 case "${1:-}" in
-  -h | --help) sed -n '2,10s/^# \{0,1\}//p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,11s/^# \{0,1\}//p' "$0"; exit 0 ;;
   "") ;;
   *) echo "$NAME: unknown argument $1" >&2; exit 2 ;;
 esac
 
+# start.sh runs this (for an older daemon) with the lock held on fd 8, which
+# we inherit: flock on that same open file returns at once.
 if [[ -d $RUN_DIR ]]; then
-  "${SUDO[@]}" touch "$RUN_DIR/lock"
-  exec 8<"$RUN_DIR/lock"
+  if ! [[ /proc/$$/fd/8 -ef $RUN_DIR/lock ]]; then
+    "${SUDO[@]}" touch "$RUN_DIR/lock"
+    exec 8<"$RUN_DIR/lock"
+  fi
   flock -w 120 8 || die "another start.sh or stop.sh holds $RUN_DIR/lock"
 fi
 
@@ -81,19 +86,56 @@ else
 fi
 
 # --- mounts -----------------------------------------------------------------------
-# Container root file systems (overlay2) and shm under the data-root, the
-# data-root's own private bind mount, runsc's under the exec-root.
+# Container root file systems (overlay2) and shm under the data-root, runsc's
+# under the exec-root, and on the data-root itself the disk image's file
+# system with, if dockerd made one, its own bind mount on top (several mounts
+# on one mount point: each is unmounted). The disk image goes after what is
+# mounted below it, and not lazily if it can be helped: a lazily unmounted ext4
+# stays attached while something uses it, and start.sh will not mount it again
+# until then.
 begin
+disk_dev=$(disk_device)
+disk_line=
+if [[ -n $disk_dev ]]; then disk_line="$(disk_usage)"; fi
 mounts=$(mounts_under "$DATA_ROOT" "$EXEC_ROOT")
 if [[ -z $mounts ]]; then
   report mounts none
 else
-  n=0
+  n=0 lazy=0
   while read -r m; do
-    "${SUDO[@]}" umount "$m" 2>/dev/null || "${SUDO[@]}" umount -l "$m" || die "cannot unmount $m"
-    n=$((n + 1))
+    tries=0
+    while (($(mounted_at "$m") > 0)); do
+      if "${SUDO[@]}" umount "$m" 2>/dev/null; then
+        :
+      elif [[ $m == "$DATA_ROOT" && $tries -lt 25 ]]; then
+        # Busy: the processes ended above may still be exiting.
+        sleep 0.2
+        tries=$((tries + 1))
+        continue
+      else
+        "${SUDO[@]}" umount -l "$m" || die "cannot unmount $m"
+        lazy=$((lazy + 1))
+      fi
+      n=$((n + 1))
+    done
   done <<<"$mounts"
-  report mounts "unmounted $n under $DATA_ROOT and $EXEC_ROOT"
+  report mounts "unmounted $n under $DATA_ROOT and $EXEC_ROOT$( ((lazy == 0)) || echo ", $lazy of them lazily (busy)")"
+fi
+begin
+if [[ -z $disk_dev ]]; then
+  report disk "not mounted ($DISK_IMAGE $("${SUDO[@]}" test -e "$DISK_IMAGE" && echo kept || echo absent))"
+else
+  # mount -o loop detaches the loop device with the last unmount (autoclear);
+  # one still attached a moment later belongs to a file system still in use.
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    left=$("${SUDO[@]}" losetup -n -O NAME -j "$DISK_IMAGE" | paste -sd ' ')
+    [[ -n $left ]] || break
+    sleep 0.2
+  done
+  if [[ -n $left ]]; then
+    echo "$NAME: WARNING: $DISK_IMAGE is still attached to $left (its file system is in use: fuser -m $left); start.sh will not mount it until that ends" >&2
+  fi
+  report disk "unmounted $DISK_IMAGE from $DATA_ROOT ($disk_dev, $disk_line; image kept)"
 fi
 # The runtime state is worthless without its processes (images and volumes
 # are in the data-root and stay).
