@@ -103,6 +103,8 @@ pub fn job(env: &ActionsEnv, payload: &[u8]) -> Result<Job, ContextError> {
         Incoming::Event(event) => Ok(Job::Event(event)),
         Incoming::Ignored { reason, .. } => Ok(Job::Nothing(reason)),
         Incoming::Ping => Ok(Job::Nothing("a ping builds nothing".into())),
+        // approvals by comment: see server::intake
+        Incoming::Comment(_) => Ok(Job::Nothing("a comment builds nothing".into())),
     }
 }
 

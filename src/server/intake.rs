@@ -84,6 +84,14 @@ async fn hook(AxumState(state): AxumState<Arc<State>>, forge: Forge, headers: He
             m.count_delivery("ignored");
             return answer(StatusCode::ACCEPTED, json!({"ignored": kind, "reason": reason}));
         }
+        // approvals by comment: see server::intake
+        Ok(Incoming::Comment(_)) => {
+            m.count_delivery("ignored");
+            return answer(
+                StatusCode::ACCEPTED,
+                json!({"ignored": "comment", "reason": "approvals by comment are not handled yet"}),
+            );
+        }
         Ok(Incoming::Event(event)) => event,
         Err(e) => {
             m.count_delivery("malformed");

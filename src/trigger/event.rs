@@ -2,14 +2,22 @@
 //!
 //! Every forge's push, tag push, branch creation and deletion, and pull/merge request becomes the same
 //! [`Event`], so nothing after this module knows which forge sent it. Deliveries that are real but start
-//! nothing (GitHub's `create`/`delete`, which duplicate a `push`; issue comments; label edits) come back as
-//! [`Incoming::Ignored`] with a reason, not as errors: the forge did nothing wrong, and the server answers
-//! them 2xx so the forge does not mark the hook as failing.
+//! nothing (GitHub's `create`/`delete`, which duplicate a `push`; comments on plain issues and commits;
+//! edited or deleted comments; label edits) come back as [`Incoming::Ignored`] with a reason, not as
+//! errors: the forge did nothing wrong, and the server answers them 2xx so the forge does not mark the
+//! hook as failing.
+//!
+//! A new comment on a pull/merge request becomes a [`Comment`]: it may carry the approval command of an
+//! untrusted build waiting in `PENDING` (Cloud Build's `/gcbrun`, SPEC §18). This module only says who
+//! wrote what on which request, and what the forge says of the writer's rights ([`Association`]); whether
+//! the text is a command and the writer may give it is the server's decision. Only a comment's creation
+//! counts: an edit could turn an old, harmless comment into an approval after the fact.
 //!
 //! The body must already be verified ([`super::verify`]). Parsing reads only the fields listed on
-//! [`Event`]; the changed files are never taken from a payload's commit lists (forges truncate them), the
-//! caller computes them from git (SPEC §10). A missing or mistyped field is an [`EventError`] naming its
-//! path in the JSON (`pull_request.base.ref`), and any input, however broken, gives an error, not a panic.
+//! [`Event`] and [`Comment`]; the changed files are never taken from a payload's commit lists (forges
+//! truncate them), the caller computes them from git (SPEC §10). A missing or mistyped field is an
+//! [`EventError`] naming its path in the JSON (`pull_request.base.ref`), and any input, however broken,
+//! gives an error, not a panic.
 
 mod gitea;
 mod github;
@@ -46,6 +54,8 @@ pub enum Incoming {
         reason: String,
     },
     Event(Box<Event>),
+    /// A new comment on a pull/merge request, which may approve a build waiting for one.
+    Comment(Box<Comment>),
 }
 
 /// A push, tag, pull request or manual run, the same for every forge (SPEC §10).
@@ -116,6 +126,52 @@ pub struct PullRequest {
     pub head_repo_url: Option<String>,
     /// The head branch lives in another repository: such builds get no secrets and cannot promote.
     pub fork: bool,
+}
+
+/// A new comment on a pull/merge request: may carry an approval command (`/gcbrun`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    /// The repository the pull request wants to merge into, read as for the other events.
+    pub repo: Repo,
+    /// The pull request's number: GitHub's issue number (pull requests and issues share them), GitLab's
+    /// merge request `iid`, Gitea's index.
+    pub number: u64,
+    /// The comment's text, verbatim (not trimmed: what counts as a command is the reader's rule).
+    pub body: String,
+    /// The login of the person (or bot) who wrote the comment.
+    pub author: String,
+    /// What the forge says about the author's rights on the repository.
+    pub association: Association,
+    /// The forge's id of this delivery, from the same headers as [`Event::delivery`].
+    pub delivery: Option<String>,
+}
+
+/// What the forge says about a commenter's relation to the repository. Only GitHub says anything
+/// (`comment.author_association`); GitLab and Gitea payloads carry no such field, so their comments are
+/// [`Association::Unknown`] and the server must ask the forge (or its own list of approvers).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Association {
+    /// GitHub `OWNER`: owns the repository.
+    Owner,
+    /// GitHub `MEMBER`: a member of the organisation that owns the repository.
+    Member,
+    /// GitHub `COLLABORATOR`: invited to collaborate on the repository.
+    Collaborator,
+    /// Anything else the forge names (`CONTRIBUTOR`, `FIRST_TIMER`, `FIRST_TIME_CONTRIBUTOR`, `MANNEQUIN`,
+    /// `NONE`), verbatim.
+    Other(String),
+    /// The forge does not say (GitLab and Gitea payloads carry no such field).
+    Unknown,
+}
+
+impl Association {
+    /// The forge names the author an owner, member or collaborator. This is GitHub's word, not a
+    /// permission check: a read-only collaborator or an organisation member without write access passes
+    /// too, so a server that needs write access asks the forge's permission API as well.
+    pub fn may_approve(&self) -> bool {
+        matches!(self, Association::Owner | Association::Member | Association::Collaborator)
+    }
 }
 
 /// What happened to a pull request. Actions that do not change its code (labels, reviews, title edits)
@@ -220,6 +276,19 @@ fn delivery(headers: &[(String, String)], names: &[&'static str]) -> Result<Opti
 
 fn ignored(kind: &str, reason: impl Into<String>) -> Incoming {
     Incoming::Ignored { kind: kind.to_string(), reason: reason.into() }
+}
+
+/// `None` when `action` is the forge's word for a new comment (`created`), else why the delivery of
+/// event `kind` is ignored: an edit must not approve, so only a comment's creation counts.
+fn unless_new_comment(kind: &str, action: &str, created: &str) -> Option<Incoming> {
+    if action == created {
+        return None;
+    }
+    Some(match action {
+        "edited" | "update" => ignored(kind, "the comment was edited; only a new comment counts"),
+        "deleted" => ignored(kind, "the comment was deleted"),
+        other => ignored(kind, format!("action `{other}` is not a new comment")),
+    })
 }
 
 /// What a push payload says, forge by forge, before it becomes an [`Event`].

@@ -2,8 +2,9 @@
 //!
 //! The flow, in the order a server calls it:
 //! 1. [`verify`] the request's signature over the raw body, before anything reads it;
-//! 2. [`parse`] the body into an [`Incoming`]: a ping, a recognised event we ignore, or a normalised
-//!    [`Event`] (the same shape for GitHub, GitLab and Gitea);
+//! 2. [`parse`] the body into an [`Incoming`]: a ping, a recognised event we ignore, a normalised
+//!    [`Event`] (the same shape for GitHub, GitLab and Gitea), or a new pull request [`Comment`], which
+//!    may approve a waiting build;
 //! 3. ask [`diff_base`] which commits to diff, compute the changed files from the repository mirror
 //!    (the caller's job: this module never touches git), and pass them to [`decide`] together with the
 //!    build file's `triggers:` at the event's commit. The [`Decision`] always carries a short human reason.
@@ -21,7 +22,7 @@ mod signature;
 mod skip_marker;
 
 pub use diff_base::{DiffBase, Rev, diff_base};
-pub use event::{Event, EventError, Forge, Incoming, Kind, PrAction, PullRequest, Repo, parse};
+pub use event::{Association, Comment, Event, EventError, Forge, Incoming, Kind, PrAction, PullRequest, Repo, parse};
 pub use filter::{ChangedFiles, Concurrency, Decision, decide};
 pub use git_ref::GitRef;
 pub use signature::{SignatureError, verify, verify_standard_webhooks};

@@ -3,8 +3,8 @@
 
 use super::payload::Node;
 use super::{
-    Body, Event, EventError, Incoming, Kind, PrAction, Pull, PullRequest, Push, ZERO_SHA, commits, delivery,
-    event_name, ignored, repo,
+    Association, Body, Comment, Event, EventError, Incoming, Kind, PrAction, Pull, PullRequest, Push, ZERO_SHA,
+    commits, delivery, event_name, ignored, repo, unless_new_comment,
 };
 use crate::trigger::git_ref::{GitRef, check_name};
 
@@ -14,6 +14,12 @@ pub fn parse(headers: &[(String, String)], body: Body<'_>) -> Result<Incoming, E
     match kind {
         "push" => push(body.json()?.as_ref(), delivery),
         "pull_request" => pull_request(body.json()?.as_ref(), delivery),
+        // Comments on issues and on pull requests both come as `issue_comment` (`X-Gitea-Event-Type` says
+        // `pull_request_comment` for the latter); `pull_request_comment` here is a submitted review.
+        "issue_comment" => issue_comment(body.json()?.as_ref(), delivery),
+        "pull_request_comment" => {
+            Ok(ignored(kind, "Gitea sends this for a review; a comment on a pull request comes as `issue_comment`"))
+        }
         // Gitea sends a `push` for every created branch and tag and for deleted tags, but not for a branch
         // deleted through git or the UI: that `delete` is the only word of it.
         "create" => Ok(ignored(kind, "Gitea also sends a `push` event for this ref; that one is built")),
@@ -107,4 +113,32 @@ fn pull_request(body: &serde_json::Value, delivery: Option<String>) -> Result<In
         delivery,
     }
     .into_incoming(["pull_request.head.ref", "pull_request.base.ref"])
+}
+
+/// A comment on a pull request. Gitea does not say what the author may do in the repository, so the
+/// association is [`Association::Unknown`].
+fn issue_comment(body: &serde_json::Value, delivery: Option<String>) -> Result<Incoming, EventError> {
+    let root = Node::root(body)?;
+    if let Some(ignored) = unless_new_comment("issue_comment", root.string("action")?, "created") {
+        return Ok(ignored);
+    }
+    let issue = root.object("issue")?;
+    // Newer Gitea and Forgejo send `is_pull`; every version gives a pull request's issue a `pull_request`.
+    let is_pull = root.opt_bool("is_pull")? == Some(true) || issue.opt_object("pull_request")?.is_some();
+    if !is_pull {
+        return Ok(ignored("issue_comment", "the comment is on an issue, not on a pull request"));
+    }
+    let comment = root.object("comment")?;
+    let author = match comment.opt_object("user")? {
+        Some(user) => user.name("login")?,
+        None => root.object("sender")?.name("login")?,
+    };
+    Ok(Incoming::Comment(Box::new(Comment {
+        repo: repo(&root.object("repository")?, "full_name", "clone_url")?,
+        number: issue.u64("number")?,
+        body: comment.string("body")?.to_string(),
+        author: author.to_string(),
+        association: Association::Unknown,
+        delivery,
+    })))
 }

@@ -1,9 +1,10 @@
 //! GitLab deliveries: `X-Gitlab-Event` names the hook (`Push Hook`, `Tag Push Hook`, `Merge Request
-//! Hook`), the body is its payload (peers.md §5.1).
+//! Hook`, `Note Hook`), the body is its payload (peers.md §5.1).
 
 use super::payload::Node;
 use super::{
-    Body, EventError, Incoming, PrAction, Pull, PullRequest, Push, Repo, commits, delivery, event_name, ignored, repo,
+    Association, Body, Comment, EventError, Incoming, PrAction, Pull, PullRequest, Push, Repo, commits, delivery,
+    event_name, ignored, repo, unless_new_comment,
 };
 
 pub fn parse(headers: &[(String, String)], body: Body<'_>) -> Result<Incoming, EventError> {
@@ -13,6 +14,7 @@ pub fn parse(headers: &[(String, String)], body: Body<'_>) -> Result<Incoming, E
     match kind {
         "Push Hook" | "Tag Push Hook" => push(body.json()?.as_ref(), delivery),
         "Merge Request Hook" => merge_request(body.json()?.as_ref(), delivery),
+        "Note Hook" => note(body.json()?.as_ref(), delivery),
         "System Hook" => Ok(ignored(kind, "system hooks are not built; add a webhook to the project instead")),
         _ => Ok(ignored(kind, format!("pipewright does not build on `{kind}` events"))),
     }
@@ -78,4 +80,34 @@ fn merge_request(body: &serde_json::Value, delivery: Option<String>) -> Result<I
         delivery,
     }
     .into_incoming(["object_attributes.source_branch", "object_attributes.target_branch"])
+}
+
+/// A comment ("note") on a merge request; notes on commits, issues and snippets are ignored. GitLab does
+/// not say what the author may do in the project, so the association is [`Association::Unknown`].
+fn note(body: &serde_json::Value, delivery: Option<String>) -> Result<Incoming, EventError> {
+    let root = Node::root(body)?;
+    let attributes = root.object("object_attributes")?;
+    // GitLab 17 sends `create` or `update`; earlier versions sent no action, and only for new notes.
+    if let Some(action) = attributes.opt_string("action")?
+        && let Some(ignored) = unless_new_comment("note", action, "create")
+    {
+        return Ok(ignored);
+    }
+    match attributes.string("noteable_type")? {
+        "MergeRequest" => {}
+        other => return Ok(ignored("note", format!("the note is on `{other}`, not on a merge request"))),
+    }
+    // GitLab sends no hook for system notes ("added 1 commit"); one that says it is one is refused all
+    // the same, since its text is GitLab's, not its author's.
+    if attributes.opt_bool("system")? == Some(true) {
+        return Ok(ignored("note", "a system note is written by GitLab, not by its author"));
+    }
+    Ok(Incoming::Comment(Box::new(Comment {
+        repo: project(&root)?,
+        number: root.object("merge_request")?.u64("iid")?,
+        body: attributes.string("note")?.to_string(),
+        author: root.object("user")?.name("username")?.to_string(),
+        association: Association::Unknown,
+        delivery,
+    })))
 }

@@ -63,6 +63,7 @@ fn render(incoming: &Incoming) -> String {
     let event = match incoming {
         Incoming::Ping => return "ping".to_string(),
         Incoming::Ignored { kind, reason } => return format!("ignored {kind}: {reason}"),
+        Incoming::Comment(comment) => return format!("comment #{} by {}", comment.number, comment.author),
         Incoming::Event(event) => event,
     };
     let kind = match &event.kind {
@@ -539,7 +540,12 @@ fn ignored_deliveries_say_why() {
         &edited("gitlab/merge_request__open.json", |v| v["object_attributes"]["action"] = json!("approved")),
         "merge_request: action `approved` does not change the code",
     );
-    check(Forge::GitLab, "Note Hook", b"{}", "Note Hook: pipewright does not build on `Note Hook` events");
+    check(
+        Forge::GitLab,
+        "Confidential Note Hook",
+        b"{}",
+        "Confidential Note Hook: pipewright does not build on `Confidential Note Hook` events",
+    );
     check(
         Forge::GitLab,
         "System Hook",
