@@ -63,7 +63,19 @@ fn render(incoming: &Incoming) -> String {
     let event = match incoming {
         Incoming::Ping => return "ping".to_string(),
         Incoming::Ignored { kind, reason } => return format!("ignored {kind}: {reason}"),
-        Incoming::Comment(comment) => return format!("comment #{} by {}", comment.number, comment.author),
+        Incoming::Comment(comment) => {
+            return [
+                format!("comment #{} by {} {:?}", comment.number, comment.author, comment.association),
+                format!(
+                    "repo {} {} default {}",
+                    comment.repo.full_name,
+                    comment.repo.clone_url,
+                    comment.repo.default_branch.as_deref().unwrap_or("-")
+                ),
+                format!("body {:?}", comment.body),
+            ]
+            .join("\n");
+        }
         Incoming::Event(event) => event,
     };
     let kind = match &event.kind {
@@ -130,6 +142,24 @@ const PAYLOADS: &[(&str, &str, &str)] = &[
          head None (0 messages)",
     ),
     (
+        "gitea/issue_comment__created.json",
+        "issue_comment",
+        "ignored issue_comment: the comment is on an issue, not on a pull request",
+    ),
+    (
+        "gitea/issue_comment__created_on_pull_request.json",
+        "issue_comment",
+        "comment #2 by unknwon Unknown
+         repo gogits/hello-world http://try.gitea.io/gogits/hello-world.git default master
+         body \"run gofmt\"",
+    ),
+    ("gitea/issue_comment__deleted_on_pull_request.json", "issue_comment", "ignored issue_comment: the comment was deleted"),
+    (
+        "gitea/issue_comment__edited_on_pull_request.json",
+        "issue_comment",
+        "ignored issue_comment: the comment was edited; only a new comment counts",
+    ),
+    (
         "gitea/pull_request__opened.json",
         "pull_request",
         "pull_request #1 Opened feature -> master fork=false head_repo=https://try.gitea.io/jcitizen/my-repo.git
@@ -178,6 +208,24 @@ const PAYLOADS: &[(&str, &str, &str)] = &[
         "delete",
         "ignored delete: GitHub also sends a `push` event for this ref; that one is built",
     ),
+    (
+        "github/issue_comment__created.json",
+        "issue_comment",
+        "ignored issue_comment: the comment is on an issue, not on a pull request",
+    ),
+    (
+        "github/issue_comment__created_on_pull_request.json",
+        "issue_comment",
+        "comment #2 by lts-def Collaborator
+         repo abc/def-ci-webhook-test https://github.com/abc/def-ci-webhook-test.git default master
+         body \"trigger abc\"",
+    ),
+    ("github/issue_comment__deleted.json", "issue_comment", "ignored issue_comment: the comment was deleted"),
+    (
+        "github/issue_comment__edited.json",
+        "issue_comment",
+        "ignored issue_comment: the comment was edited; only a new comment counts",
+    ),
     ("github/ping.json", "ping", "ping"),
     ("github/ping__app_hook.json", "ping", "ping"),
     (
@@ -218,6 +266,13 @@ const PAYLOADS: &[(&str, &str, &str)] = &[
          sender Codertocat
          flags -
          head None (0 messages)",
+    ),
+    (
+        "github/pull_request_review_comment__created.json",
+        "pull_request_review_comment",
+        "comment #2 by Codertocat Owner
+         repo Codertocat/Hello-World https://github.com/Codertocat/Hello-World.git default master
+         body \"Maybe you should use more emoji on this line.\"",
     ),
     (
         "github/push__branch.json",
@@ -336,6 +391,22 @@ const PAYLOADS: &[(&str, &str, &str)] = &[
          flags -
          head Some(\"Update state.go\") (0 messages)",
     ),
+    ("gitlab/note__commit.json", "Note Hook", "ignored note: the note is on `Commit`, not on a merge request"),
+    ("gitlab/note__issue.json", "Note Hook", "ignored note: the note is on `Issue`, not on a merge request"),
+    (
+        "gitlab/note__merge_request.json",
+        "Note Hook",
+        "comment #1 by root Unknown
+         repo gitlab-org/gitlab-test http://example.com/gitlab-org/gitlab-test.git default master
+         body \"This MR needs work.\"",
+    ),
+    (
+        "gitlab/note__merge_request_without_action.json",
+        "Note Hook",
+        "comment #1 by sytses Unknown
+         repo gitlab-org/hello-world https://gitlab.com/gitlab-org/hello-world.git default master
+         body \"lgtm\"",
+    ),
     (
         "gitlab/push.json",
         "Push Hook",
@@ -437,9 +508,12 @@ fn every_payload_normalises() {
         let incoming = parse(forge, &forge_headers(forge, kind), &read(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         let expected: Vec<&str> = expected.lines().map(str::trim).collect();
         assert_eq!(render(&incoming), expected.join("\n"), "{file}");
-        if let Incoming::Event(event) = &incoming {
-            assert_eq!(event.delivery.as_deref(), Some(expected_delivery(forge)), "{file}");
-        }
+        let delivery = match &incoming {
+            Incoming::Event(event) => &event.delivery,
+            Incoming::Comment(comment) => &comment.delivery,
+            Incoming::Ping | Incoming::Ignored { .. } => continue,
+        };
+        assert_eq!(delivery.as_deref(), Some(expected_delivery(forge)), "{file}");
     }
 }
 
@@ -561,6 +635,160 @@ fn ignored_deliveries_say_why() {
     check(Forge::Gitea, "issues", b"{}", "issues: pipewright does not build on `issues` events");
 }
 
+/// A fixture edited, as the forge would send it, and what it must give: comments that do not count.
+#[test]
+fn comments_that_do_not_count() {
+    #[track_caller]
+    fn check(forge: Forge, kind: &str, body: &[u8], expected: &str) {
+        match parse(forge, &forge_headers(forge, kind), body) {
+            Ok(Incoming::Ignored { kind, reason }) => assert_eq!(format!("{kind}: {reason}"), expected),
+            other => panic!("expected ignored, got {other:?}"),
+        }
+    }
+    let github_pr = |edit: fn(&mut Value)| edited("github/issue_comment__created_on_pull_request.json", edit);
+    let (gh, review) = ("issue_comment", "pull_request_review_comment");
+    check(
+        Forge::GitHub,
+        gh,
+        &github_pr(|v| v["action"] = json!("edited")),
+        "issue_comment: the comment was edited; only a new comment counts",
+    );
+    check(Forge::GitHub, gh, &github_pr(|v| v["action"] = json!("deleted")), "issue_comment: the comment was deleted");
+    check(
+        Forge::GitHub,
+        gh,
+        &github_pr(|v| v["action"] = json!("pinned")),
+        "issue_comment: action `pinned` is not a new comment",
+    );
+    // `null` is how a forge says "not applicable": no pull request.
+    check(
+        Forge::GitHub,
+        gh,
+        &github_pr(|v| v["issue"]["pull_request"] = Value::Null),
+        "issue_comment: the comment is on an issue, not on a pull request",
+    );
+    check(
+        Forge::GitHub,
+        review,
+        &edited("github/pull_request_review_comment__created.json", |v| v["action"] = json!("edited")),
+        "pull_request_review_comment: the comment was edited; only a new comment counts",
+    );
+    check(
+        Forge::GitHub,
+        "pull_request_review",
+        b"{}",
+        "pull_request_review: a review is not a comment; only comments are read for commands",
+    );
+    let note = |edit: fn(&mut Value)| edited("gitlab/note__merge_request.json", edit);
+    check(
+        Forge::GitLab,
+        "Note Hook",
+        &note(|v| v["object_attributes"]["action"] = json!("update")),
+        "note: the comment was edited; only a new comment counts",
+    );
+    check(
+        Forge::GitLab,
+        "Note Hook",
+        &note(|v| v["object_attributes"]["noteable_type"] = json!("Snippet")),
+        "note: the note is on `Snippet`, not on a merge request",
+    );
+    check(
+        Forge::GitLab,
+        "Note Hook",
+        &note(|v| v["object_attributes"]["system"] = json!(true)),
+        "note: a system note is written by GitLab, not by its author",
+    );
+    check(
+        Forge::Gitea,
+        "issue_comment",
+        &edited("gitea/issue_comment__created_on_pull_request.json", |v| {
+            v["issue"]["pull_request"] = Value::Null;
+            v["is_pull"] = json!(false);
+        }),
+        "issue_comment: the comment is on an issue, not on a pull request",
+    );
+    check(
+        Forge::Gitea,
+        "pull_request_comment",
+        b"{}",
+        "pull_request_comment: Gitea sends this for a review; a comment on a pull request comes as `issue_comment`",
+    );
+}
+
+fn comment(incoming: Result<Incoming, EventError>) -> Comment {
+    match incoming {
+        Ok(Incoming::Comment(comment)) => *comment,
+        other => panic!("expected a comment, got {other:?}"),
+    }
+}
+
+#[test]
+fn gitea_comments_on_pull_requests() {
+    let h = forge_headers(Forge::Gitea, "issue_comment");
+    // The corpus's Gitea payloads predate `is_pull` (Gitea 1.x and Forgejo send it beside
+    // `issue.pull_request`); this is the plain-issue comment with the flag Gitea sets for a pull request.
+    let body = edited("gitea/issue_comment__created.json", |v| v["is_pull"] = json!(true));
+    let c = comment(parse(Forge::Gitea, &h, &body));
+    assert_eq!((c.number, c.author.as_str(), c.body.as_str()), (1, "unknwon", "Got it"));
+    // Without `comment.user` the author is the sender (the same person, for a new comment).
+    let body = edited("gitea/issue_comment__created_on_pull_request.json", |v| {
+        v["comment"].as_object_mut().expect("object").remove("user");
+        v["sender"]["login"] = json!("jcitizen");
+    });
+    assert_eq!(comment(parse(Forge::Gitea, &h, &body)).author, "jcitizen");
+}
+
+#[test]
+fn associations() {
+    // (what GitHub sends as `comment.author_association`, what it becomes, whether it may approve)
+    let cases: &[(Value, Association, bool)] = &[
+        (json!("OWNER"), Association::Owner, true),
+        (json!("MEMBER"), Association::Member, true),
+        (json!("COLLABORATOR"), Association::Collaborator, true),
+        (json!("CONTRIBUTOR"), Association::Other("CONTRIBUTOR".into()), false),
+        (json!("FIRST_TIME_CONTRIBUTOR"), Association::Other("FIRST_TIME_CONTRIBUTOR".into()), false),
+        (json!("FIRST_TIMER"), Association::Other("FIRST_TIMER".into()), false),
+        (json!("MANNEQUIN"), Association::Other("MANNEQUIN".into()), false),
+        (json!("NONE"), Association::Other("NONE".into()), false),
+        // GitHub sends capitals; anything else is not one of its words and never approves.
+        (json!("owner"), Association::Other("owner".into()), false),
+        (json!(""), Association::Other(String::new()), false),
+        (Value::Null, Association::Unknown, false),
+    ];
+    let h = forge_headers(Forge::GitHub, "issue_comment");
+    for (value, expected, may_approve) in cases {
+        let body = edited("github/issue_comment__created_on_pull_request.json", |v| {
+            v["comment"]["author_association"] = value.clone()
+        });
+        let c = comment(parse(Forge::GitHub, &h, &body));
+        assert_eq!((&c.association, c.association.may_approve()), (expected, *may_approve), "{value}");
+    }
+    let body = edited("github/issue_comment__created_on_pull_request.json", |v| {
+        v["comment"].as_object_mut().expect("object").remove("author_association");
+    });
+    assert_eq!(comment(parse(Forge::GitHub, &h, &body)).association, Association::Unknown);
+    // A review comment's association is the commenter's, not `pull_request.author_association`.
+    let body = edited("github/pull_request_review_comment__created.json", |v| {
+        v["comment"]["author_association"] = json!("NONE")
+    });
+    let review = forge_headers(Forge::GitHub, "pull_request_review_comment");
+    assert_eq!(comment(parse(Forge::GitHub, &review, &body)).association, Association::Other("NONE".into()));
+    // GitLab and Gitea do not say.
+    let gitlab = comment(parse(
+        Forge::GitLab,
+        &forge_headers(Forge::GitLab, "Note Hook"),
+        &read("gitlab/note__merge_request.json"),
+    ));
+    let gitea = comment(parse(
+        Forge::Gitea,
+        &forge_headers(Forge::Gitea, "issue_comment"),
+        &read("gitea/issue_comment__created_on_pull_request.json"),
+    ));
+    for c in [gitlab, gitea] {
+        assert!(c.association == Association::Unknown && !c.association.may_approve());
+    }
+}
+
 #[test]
 fn delivery_ids() {
     let body = read("gitlab/push.json");
@@ -660,6 +888,106 @@ fn errors_name_what_is_wrong() {
         &forge_headers(Forge::Gitea, "delete"),
         &edited("gitea/delete__branch.json", |v| v["ref"] = json!("a b")),
         "`ref`: `a b` is not a valid branch or tag name: it contains ` `",
+    );
+}
+
+#[test]
+fn comment_errors_name_the_field() {
+    #[track_caller]
+    fn check(file: &str, kind: &str, edit: fn(&mut Value), expected: &str) {
+        let forge = forge_of(file);
+        match parse(forge, &forge_headers(forge, kind), &edited(file, edit)) {
+            Err(e) => assert_eq!(e.to_string(), expected, "{file}"),
+            Ok(other) => panic!("{file}: expected `{expected}`, got {other:?}"),
+        }
+    }
+    fn remove(v: &mut Value, path: &[&str]) {
+        let (last, parents) = path.split_last().expect("a path");
+        let parent = parents.iter().fold(v, |v, key| &mut v[*key]);
+        parent.as_object_mut().expect("object").remove(*last);
+    }
+    let gh = "github/issue_comment__created_on_pull_request.json";
+    check(gh, "issue_comment", |v| remove(v, &["action"]), "`action` is missing");
+    check(gh, "issue_comment", |v| remove(v, &["issue"]), "`issue` is missing");
+    check(
+        gh,
+        "issue_comment",
+        |v| v["issue"]["pull_request"] = json!(true),
+        "`issue.pull_request` should be an object, found a boolean",
+    );
+    check(
+        gh,
+        "issue_comment",
+        |v| v["issue"]["number"] = json!("2"),
+        "`issue.number` should be a non-negative integer, found a string",
+    );
+    check(gh, "issue_comment", |v| remove(v, &["comment", "body"]), "`comment.body` is missing");
+    check(gh, "issue_comment", |v| v["comment"]["user"]["login"] = json!(""), "`comment.user.login`: is empty");
+    check(
+        gh,
+        "issue_comment",
+        |v| v["comment"]["author_association"] = json!(7),
+        "`comment.author_association` should be a string, found a number",
+    );
+    check(gh, "issue_comment", |v| remove(v, &["repository", "full_name"]), "`repository.full_name` is missing");
+    check(
+        "github/pull_request_review_comment__created.json",
+        "pull_request_review_comment",
+        |v| remove(v, &["pull_request", "number"]),
+        "`pull_request.number` is missing",
+    );
+    let gl = "gitlab/note__merge_request.json";
+    check(
+        gl,
+        "Note Hook",
+        |v| v["object_attributes"]["action"] = json!(1),
+        "`object_attributes.action` should be a string, found a number",
+    );
+    check(
+        gl,
+        "Note Hook",
+        |v| remove(v, &["object_attributes", "noteable_type"]),
+        "`object_attributes.noteable_type` is missing",
+    );
+    check(
+        gl,
+        "Note Hook",
+        |v| v["object_attributes"]["system"] = json!("no"),
+        "`object_attributes.system` should be a boolean, found a string",
+    );
+    check(gl, "Note Hook", |v| remove(v, &["merge_request"]), "`merge_request` is missing");
+    check(
+        gl,
+        "Note Hook",
+        |v| v["merge_request"]["iid"] = json!(-1),
+        "`merge_request.iid` should be a non-negative integer, found a number",
+    );
+    check(gl, "Note Hook", |v| v["object_attributes"]["note"] = Value::Null, "`object_attributes.note` is missing");
+    check(gl, "Note Hook", |v| v["user"]["username"] = json!([]), "`user.username` should be a string, found an array");
+    check(gl, "Note Hook", |v| remove(v, &["project", "git_http_url"]), "`project.git_http_url` is missing");
+    let gt = "gitea/issue_comment__created_on_pull_request.json";
+    check(gt, "issue_comment", |v| v["is_pull"] = json!("yes"), "`is_pull` should be a boolean, found a string");
+    check(gt, "issue_comment", |v| remove(v, &["issue", "number"]), "`issue.number` is missing");
+    check(
+        gt,
+        "issue_comment",
+        |v| v["comment"]["user"]["login"] = json!(1),
+        "`comment.user.login` should be a string, found a number",
+    );
+    check(
+        gt,
+        "issue_comment",
+        |v| {
+            remove(v, &["comment", "user"]);
+            remove(v, &["sender"]);
+        },
+        "`sender` is missing",
+    );
+    check(
+        gt,
+        "issue_comment",
+        |v| v["comment"]["body"] = json!({}),
+        "`comment.body` should be a string, found an object",
     );
 }
 
