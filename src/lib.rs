@@ -11,6 +11,7 @@ pub mod github;
 pub mod image;
 pub mod image_ref;
 pub mod kfp;
+pub mod limits;
 pub mod mask;
 pub mod plan;
 pub mod promote;

@@ -114,6 +114,8 @@ pub struct BuildPlan {
     pub pipeline: Option<PipelinePlan>,
     pub run: Option<RunPlan>,
     pub environments: Vec<crate::promote::Environment>,
+    /// What the build asks for (`options.machineType`, `options.diskSizeGb`); the executor caps it.
+    pub limits: crate::limits::Limits,
 }
 
 /// `run:` (SPEC §9): where the compiled pipeline runs and how the build waits for it.
@@ -351,6 +353,10 @@ impl Planner<'_> {
             substitutions: self.subst.all().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             secret_names,
             volumes,
+            limits: crate::limits::Limits::requested(
+                config.options.machine_type.as_ref().map(|m| m.value.as_str()),
+                config.options.disk_size_gb.as_ref().map(|d| d.value),
+            ),
         }
     }
 

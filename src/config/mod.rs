@@ -15,7 +15,7 @@ pub use crate::yaml::Pos;
 pub use decode::{Decoder, MapReader, Spanned, Str, closest, parse_duration};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use extensions::Extensions;
-pub use model::{AvailableSecrets, BuildConfig, Options, Step, SubstitutionOption, Volume};
+pub use model::{AvailableSecrets, BuildConfig, MACHINE_TYPES, Options, Step, SubstitutionOption, Volume};
 pub use validate::{MAX_TIMEOUT, Template, clean_path, report_substitution_problems, templates};
 
 /// Larger files are refused before parsing: no real build file comes close.

@@ -84,6 +84,10 @@ pub struct Options {
     /// `options.pool.name` / `options.workerPool`: no effect here, but substituted (and so checked) as the
     /// hosted service does.
     pub pool: Option<Str>,
+    /// `options.machineType`: the build's CPUs and memory (`crate::limits::machine`).
+    pub machine_type: Option<Str>,
+    /// `options.diskSizeGb`: the build's workspace size.
+    pub disk_size_gb: Option<Spanned<u64>>,
 }
 
 /// A `secrets[]` entry: KMS-encrypted values. Here the values come from the local secrets map instead.
@@ -295,7 +299,7 @@ fn read_volume(d: &mut Decoder, node: &Node, path: &str) -> Option<Volume> {
     Some(Volume { name: name?, path: vpath?, pos: node.pos })
 }
 
-pub(super) const MACHINE_TYPES: &[&str] = &[
+pub const MACHINE_TYPES: &[&str] = &[
     "UNSPECIFIED",
     "N1_HIGHCPU_8",
     "N1_HIGHCPU_32",
@@ -349,16 +353,19 @@ fn read_options(d: &mut Decoder, node: &Node, path: &str) -> Options {
     map.no_effect(d, "sourceProvenanceHash", |d, n, p| {
         d.list(n, p, |d, n, p| d.one_of(n, p, SOURCE_PROVENANCE_HASHES));
     });
-    map.no_effect(d, "machineType", |d, n, p| {
-        d.one_of(n, p, MACHINE_TYPES);
-    });
-    map.no_effect(d, "diskSizeGb", |d, n, p| {
-        if let Some(size) = d.int(n, p)
-            && !DISK_SIZE_GB.contains(&size.value)
-        {
-            d.error(n.pos, p, format!("{} is outside {DISK_SIZE_GB:?}", size.value));
+    // Sizes of the build here as on Cloud Build (ARCHITECTURE.md "Limits").
+    if let Some((n, p)) = map.take(d, "machineType") {
+        options.machine_type = d.one_of(n, &p, MACHINE_TYPES);
+    }
+    if let Some((n, p)) = map.take(d, "diskSizeGb")
+        && let Some(size) = d.int(n, &p)
+    {
+        if DISK_SIZE_GB.contains(&size.value) {
+            options.disk_size_gb = Some(Spanned::new(size.value as u64, size.pos));
+        } else {
+            d.error(n.pos, &p, format!("{} is outside {DISK_SIZE_GB:?}", size.value));
         }
-    });
+    }
     map.no_effect(d, "logStreamingOption", |d, n, p| {
         d.one_of(n, p, LOG_STREAMING_OPTIONS);
     });

@@ -215,10 +215,10 @@ fn build() -> Obj {
             "no effect here",
             json!({"anyOf": [list(one_of(SOURCE_PROVENANCE_HASHES)), one_of(SOURCE_PROVENANCE_HASHES)]}),
         )
-        .field("machineType", "no effect here", one_of(MACHINE_TYPES))
+        .field("machineType", "the CPUs and memory of each step (Cloud Build's sizes)", one_of(MACHINE_TYPES))
         .field(
             "diskSizeGb",
-            "no effect here",
+            "the size of the build's workspace, in GiB",
             json!({"anyOf": [
                 {"type": "integer", "minimum": DISK_SIZE_GB.start(), "maximum": DISK_SIZE_GB.end()},
                 {"$ref": "#/$defs/integer"}
