@@ -38,11 +38,7 @@ fn main() {
     git(repo.path(), &["init", "-q", "-b", "main"]);
     commit(repo.path(), "components");
     let engine = runtime.block_on(async {
-        Engine {
-            docker: Docker::connect().await.expect("docker"),
-            store: Store::new(data.path()),
-            registry: Registry::new().await,
-        }
+        Engine::new(Docker::connect().await.expect("docker"), Store::new(data.path()), Registry::new().await)
     });
 
     // First build: every image is built and pushed (this also warms Docker's layer cache).

@@ -4,17 +4,24 @@
 //!    the previous step to its own end, against `docker run --rm` of the same image and command;
 //!    median of 20 each; budget ≤ 1.15×.
 //! 2. DAG makespan: a build of parallel `sleep` steps against its critical path; budget ≤ 1.1×.
+//! 3. per-step overhead of the sandbox executor (an untrusted build: gVisor on the sandbox's engine),
+//!    measured the same way, against `docker run --rm` on the host (budget ≤ 1.5×), with the docker
+//!    executor's figure and `docker run --rm --runtime runsc` on the sandbox's engine beside it.
 //!
-//! Needs the Docker engine and `local/busybox:1` (`.ci/setup`). Run: `cargo bench --bench steps`.
+//! Needs the Docker engine and `local/busybox:1` (`.ci/setup`), and for 3 the sandbox's engine
+//! (`steps/sandbox/start.sh`; the row is left out, with a note, without it). Run:
+//! `cargo bench --bench steps`.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pipewright::docker::Docker;
-use pipewright::engine::{BuildRequest, Engine, Event, PullPolicy};
+use pipewright::engine::{BuildRequest, Engine, Event, PullPolicy, Sandbox};
+use pipewright::executor::{SandboxConfig, SandboxExecutor};
 use pipewright::record::Build;
 use pipewright::source::SourceSpec;
 use pipewright::store::Store;
+use pipewright::trust::{Trust, TrustRecord};
 use tokio_util::sync::CancellationToken;
 
 const IMAGE: &str = "local/busybox:1";
@@ -28,13 +35,15 @@ fn main() {
     }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let data = tempfile::tempdir().expect("tempdir");
-    let engine = runtime.block_on(async {
-        Engine {
-            docker: Docker::connect().await.expect("docker"),
-            store: Store::new(data.path()),
-            registry: pipewright::registry::Registry::new().await,
-        }
+    let mut engine = runtime.block_on(async {
+        Engine::new(
+            Docker::connect().await.expect("docker"),
+            Store::new(data.path()),
+            pipewright::registry::Registry::new().await,
+        )
     });
+    let config = SandboxConfig::default();
+    let sandbox = runtime.block_on(SandboxExecutor::connect(&config, engine.docker.clone()));
 
     // Warm up both paths once so neither pays for a cold page cache.
     docker_run();
@@ -59,6 +68,24 @@ fn main() {
         dag.steps.iter().map(|s| s.timing.as_ref().and_then(|t| t.seconds()).expect("step timing")).collect();
     let measured = critical_path(&durations, DAG_DEPS);
 
+    // The sandbox executor: the same sequential build, untrusted.
+    let sandboxed = match sandbox {
+        Ok(executor) => {
+            engine.sandbox = Sandbox::Ready { executor: std::sync::Arc::new(executor), limits: Default::default() };
+            let untrusted = TrustRecord { level: Trust::Untrusted, reason: "benchmark".into() };
+            let (warm, _) = run_build_as(&runtime, &engine, &sequential(2), untrusted.clone());
+            assert_eq!(warm.status.as_str(), "SUCCESS", "{:?}", warm.failure_info);
+            let (build, finished) = run_build_as(&runtime, &engine, &sequential(RUNS + 1), untrusted);
+            assert_eq!(build.status.as_str(), "SUCCESS", "{:?}", build.failure_info);
+            assert_eq!(build.executor, "sandbox");
+            let steps: Vec<f64> = finished.windows(2).map(|p| (p[1] - p[0]).as_secs_f64()).collect();
+            let host = config.docker.clone();
+            let runsc: Vec<f64> = (0..RUNS).map(|_| docker_run_at(&host, &["--runtime", "runsc"])).collect();
+            Ok((median(&steps), median(&runsc)))
+        }
+        Err(e) => Err(e.to_string()),
+    };
+
     println!();
     println!("| benchmark | pipewright | baseline | ratio | budget |");
     println!("| --- | --- | --- | --- | --- |");
@@ -76,6 +103,42 @@ fn main() {
         "| same DAG, scheduling only | {makespan:.2} s makespan | {measured:.2} s critical path of the steps' own durations | {:.3}x | - |",
         makespan / measured
     );
+    match sandboxed {
+        Ok((sandbox_step, runsc)) => {
+            println!(
+                "| sandbox executor per-step overhead, median of {RUNS} | {:.0} ms | {:.0} ms (`docker run --rm`, host) | {:.2}x | <= 1.5x |",
+                sandbox_step * 1000.0,
+                docker_median * 1000.0,
+                sandbox_step / docker_median
+            );
+            println!(
+                "| sandbox executor against the docker executor | {:.0} ms | {:.0} ms (docker executor) | {:.2}x | - |",
+                sandbox_step * 1000.0,
+                step_overhead * 1000.0,
+                sandbox_step / step_overhead
+            );
+            println!(
+                "| sandbox executor against the sandbox's own engine | {:.0} ms | {:.0} ms (`docker run --rm --runtime runsc`) | {:.2}x | - |",
+                sandbox_step * 1000.0,
+                runsc * 1000.0,
+                sandbox_step / runsc
+            );
+        }
+        Err(why) => println!("| sandbox executor | not measured: {why} | | | |"),
+    }
+}
+
+/// `docker run --rm` of the benchmark's command on the engine at `host`.
+fn docker_run_at(host: &str, extra: &[&str]) -> f64 {
+    let start = Instant::now();
+    let out = Command::new("docker")
+        .args(["-H", host, "run", "--rm", "--network", "none"])
+        .args(extra)
+        .args([IMAGE, "true"])
+        .output()
+        .expect("docker runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    start.elapsed().as_secs_f64()
 }
 
 fn docker_run() -> f64 {
@@ -121,6 +184,21 @@ fn critical_path(durations: &[f64], deps: &[&[usize]]) -> f64 {
 
 /// Runs one build of `config` and returns its record and when each step finished.
 fn run_build(runtime: &tokio::runtime::Runtime, engine: &Engine, config: &str) -> (Build, Vec<Instant>) {
+    run_build_as(
+        runtime,
+        engine,
+        config,
+        BuildRequest::new(SourceSpec { repo: String::new(), rev: String::new() }).trust,
+    )
+}
+
+/// [`run_build`] of a build with trust `trust`.
+fn run_build_as(
+    runtime: &tokio::runtime::Runtime,
+    engine: &Engine,
+    config: &str,
+    trust: TrustRecord,
+) -> (Build, Vec<Instant>) {
     let repo = tempfile::tempdir().expect("tempdir");
     std::fs::write(repo.path().join("cloudbuild.yaml"), config).expect("write");
     for args in [
@@ -133,6 +211,7 @@ fn run_build(runtime: &tokio::runtime::Runtime, engine: &Engine, config: &str) -
     }
     let mut request = BuildRequest::new(SourceSpec { repo: repo.path().display().to_string(), rev: "HEAD".into() });
     request.pull = PullPolicy::Never;
+    request.trust = trust;
     runtime.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let collector = tokio::spawn(async move {

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod docker;
 pub mod engine;
+pub mod executor;
 pub mod github;
 pub mod image;
 pub mod image_ref;
@@ -24,6 +25,7 @@ pub mod source;
 pub mod store;
 pub mod subst;
 pub mod trigger;
+pub mod trust;
 pub mod upload;
 pub mod yaml;
 

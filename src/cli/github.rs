@@ -178,7 +178,7 @@ pub async fn github_action(args: GithubActionArgs) -> ExitCode {
     request.pull = args.pull;
     request.jobs = args.jobs;
 
-    let engine = Engine { docker, store, registry: crate::registry::Registry::new().await };
+    let engine = Engine::new(docker, store, crate::registry::Registry::new().await);
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(watch_signals(cancel.clone()));
     let (events_tx, events_rx) = mpsc::unbounded_channel();

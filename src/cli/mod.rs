@@ -543,7 +543,7 @@ async fn run(args: RunArgs) -> ExitCode {
     request.keep_workspace = args.keep_workspace;
     request.jobs = args.jobs;
 
-    let engine = Engine { docker, store, registry: crate::registry::Registry::new().await };
+    let engine = Engine::new(docker, store, crate::registry::Registry::new().await);
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(watch_signals(cancel.clone()));
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();

@@ -44,6 +44,8 @@ pub enum DockerError {
     Build { tag: String, message: String },
     #[error("docker push of `{image}` failed: {message}")]
     Push { image: String, message: String },
+    #[error("cannot copy the image `{image}` into the engine: {message}")]
+    Load { image: String, message: String },
     #[error("docker {action} `{object}` failed")]
     Api {
         action: &'static str,
@@ -84,6 +86,38 @@ pub struct ContainerSpec {
     pub network: Option<String>,
     pub network_aliases: Vec<String>,
     pub labels: HashMap<String, String>,
+    /// The OCI runtime (`runsc`); `None` is the engine's default.
+    pub runtime: Option<String>,
+    pub resources: Resources,
+    /// `no-new-privileges` and the like.
+    pub security_opt: Vec<String>,
+}
+
+/// What a container may use; `None` is no limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Resources {
+    /// Bytes of memory, swap included (no swap beyond it).
+    pub memory: Option<u64>,
+    pub cpus: Option<f64>,
+    pub pids: Option<i64>,
+}
+
+/// How a container ended, beyond its exit code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExitInfo {
+    /// The kernel killed it for going over its memory limit.
+    pub oom_killed: bool,
+}
+
+/// What an engine says about itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineInfo {
+    /// The daemon's data root (`/var/lib/docker`): two handles with the same one are one engine (the
+    /// daemon `ID` is not enough: daemons of one host share `/etc/docker/key.json`, and so the id).
+    pub root_dir: String,
+    pub default_runtime: String,
+    pub runtimes: Vec<String>,
+    pub version: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,6 +153,54 @@ impl Docker {
         api.ping().await.map_err(unreachable)?;
         // Long calls (waits, log follows) must not be cut by the client timeout.
         Ok(Docker { api: api.with_timeout(Duration::from_secs(24 * 3600)) })
+    }
+
+    /// Connects to the engine at `host` (`unix:///path/docker.sock`), e.g. the sandbox's private daemon.
+    pub async fn connect_to(host: &str) -> Result<Docker, DockerError> {
+        let unreachable = |source| DockerError::Unreachable { host: Some(host.to_string()), source };
+        let Some(path) = host.strip_prefix("unix://") else {
+            return Err(unreachable(BollardError::DockerStreamError {
+                error: "only `unix://` sockets are supported for this engine".into(),
+            }));
+        };
+        let api = bollard::Docker::connect_with_unix(path, 10, bollard::API_DEFAULT_VERSION).map_err(unreachable)?;
+        api.ping().await.map_err(unreachable)?;
+        Ok(Docker { api: api.with_timeout(Duration::from_secs(24 * 3600)) })
+    }
+
+    /// The engine's id, runtimes and version.
+    pub async fn info(&self) -> Result<EngineInfo, DockerError> {
+        let info = self.api.info().await.map_err(DockerError::api("read info of", "the engine"))?;
+        let mut runtimes: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
+        runtimes.sort();
+        Ok(EngineInfo {
+            root_dir: info.docker_root_dir.unwrap_or_default(),
+            default_runtime: info.default_runtime.unwrap_or_default(),
+            runtimes,
+            version: info.server_version.unwrap_or_default(),
+        })
+    }
+
+    /// How a stopped container ended (read before it is removed).
+    pub async fn exit_info(&self, id: &str) -> Result<ExitInfo, DockerError> {
+        let info = self.api.inspect_container(id, None).await.map_err(DockerError::api("inspect container", id))?;
+        Ok(ExitInfo { oom_killed: info.state.and_then(|s| s.oom_killed).unwrap_or(false) })
+    }
+
+    /// Copies the image `image` from the engine `from` into this one (`docker save | docker load`,
+    /// streamed); layers this engine already has are kept, not written again.
+    pub async fn load_from(&self, from: &Docker, image: &str) -> Result<(), DockerError> {
+        let fail = |message: String| DockerError::Load { image: image.to_string(), message };
+        let export = from.api.export_image(image);
+        let options = bollard::query_parameters::ImportImageOptionsBuilder::default().quiet(true).build();
+        let mut stream = self.api.import_image_stream(options, export, None);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| fail(error_message(&e)))?;
+            if let Some(detail) = info.error_detail {
+                return Err(fail(detail.message.unwrap_or_default()));
+            }
+        }
+        Ok(())
     }
 
     /// Whether the engine listens on a local unix socket that steps can mount.
@@ -164,10 +246,17 @@ impl Docker {
         Ok(())
     }
 
-    pub async fn create_network(&self, name: &str, labels: HashMap<String, String>) -> Result<String, DockerError> {
+    /// A bridge network; `internal` ones have no gateway out (their containers reach only each other).
+    pub async fn create_network(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+        internal: bool,
+    ) -> Result<String, DockerError> {
         let request = NetworkCreateRequest {
             name: name.to_string(),
             driver: Some("bridge".into()),
+            internal: Some(internal),
             labels: Some(labels),
             ..Default::default()
         };
@@ -212,6 +301,13 @@ impl Docker {
                 // An init process forwards SIGTERM, so a step whose PID 1 ignores signals (a shell, `sleep`)
                 // still stops promptly on timeout or cancel.
                 init: Some(true),
+                runtime: spec.runtime.clone(),
+                memory: spec.resources.memory.map(|m| m as i64),
+                // Swap counts in the limit: a step over it is killed, not slowed to a crawl.
+                memory_swap: spec.resources.memory.map(|m| m as i64),
+                nano_cpus: spec.resources.cpus.map(|c| (c * 1e9) as i64),
+                pids_limit: spec.resources.pids,
+                security_opt: (!spec.security_opt.is_empty()).then(|| spec.security_opt.clone()),
                 ..Default::default()
             }),
             networking_config,
@@ -341,6 +437,10 @@ pub struct BuildSpec {
     pub build_args: HashMap<String, String>,
     pub labels: HashMap<String, String>,
     pub target: Option<String>,
+    /// Limits of the build's `RUN` containers.
+    pub resources: Resources,
+    /// The network of the `RUN` containers (`none`); `None` is the engine's default bridge.
+    pub network_mode: Option<String>,
 }
 
 /// Registry credentials for a push, in Docker's own form.
@@ -370,6 +470,18 @@ impl Docker {
             .labels(&spec.labels);
         if let Some(target) = &spec.target {
             options = options.target(target);
+        }
+        if let Some(mode) = &spec.network_mode {
+            options = options.networkmode(mode);
+        }
+        if let Some(cpus) = spec.resources.cpus {
+            const PERIOD: i32 = 100_000;
+            options = options.cpuperiod(PERIOD).cpuquota((cpus * f64::from(PERIOD)) as i32);
+        }
+        // The build API takes memory as a 32-bit number: a limit above 2 GiB cannot be given to it, and
+        // such builds run without one (ARCHITECTURE.md "Limits").
+        if let Some(memory) = spec.resources.memory.and_then(|m| i32::try_from(m).ok()) {
+            options = options.memory(memory).memswap(memory);
         }
         let fail = |message: String| DockerError::Build { tag: spec.tag.clone(), message };
         let mut stream = self.api.build_image(options.build(), None, Some(bollard::body_full(context_tar.into())));

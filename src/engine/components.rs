@@ -77,7 +77,7 @@ impl Phases<'_> {
 
         let plan = &self.run.plan;
         let image = format!("{}:{}", c.repository, plan.commit_sha);
-        let found = match &plan.registry {
+        let found = match self.registry() {
             Some(_) => self.reuse_from_registry(c, &hash, &image).await.map_err(fail)?,
             None => self.reuse_from_engine(c, &hash).await.map_err(fail)?,
         };
@@ -97,7 +97,7 @@ impl Phases<'_> {
             context_hash: hash,
             image,
             digest,
-            pushed: plan.registry.is_some(),
+            pushed: self.registry().is_some(),
             reused,
             built_by,
             status: Status::Success,
@@ -116,6 +116,8 @@ impl Phases<'_> {
     ) -> Result<String, String> {
         let mut base_ids = BTreeMap::new();
         for base in image::base_images(dockerfile, &c.build_args) {
+            // The sandbox brings the host's base image in first; one the host lacks is named `absent`.
+            let _ = self.shared.executor.prepare_image(&base).await;
             let id = known.get(&self.shared.docker, &base).await.map_err(|e| e.to_string())?;
             base_ids.insert(base.clone(), id.unwrap_or_else(|| format!("absent:{base}")));
         }
@@ -180,6 +182,8 @@ impl Phases<'_> {
             build_args: c.build_args.clone().into_iter().collect(),
             labels: HashMap::new(),
             target: c.target.as_ref().map(|_| LABELLED_STAGE.to_string()),
+            resources: crate::executor::resources(&self.shared.env.limits),
+            network_mode: self.shared.executor.build_network().map(str::to_string),
         };
         let tar = {
             let context = context.clone();
@@ -200,7 +204,7 @@ impl Phases<'_> {
             .await
             .map_err(|e| e.to_string())?;
         docker.tag(&id, &c.repository, &hash_tag(hash)).await.map_err(|e| e.to_string())?;
-        let Some(registry) = &plan.registry else {
+        let Some(registry) = self.registry() else {
             return Ok(id);
         };
         let auth = self.push_auth(registry).await;

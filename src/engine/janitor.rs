@@ -131,10 +131,33 @@ pub async fn sweep(docker: &Docker, store: &Store) -> Swept {
         build.finish_time = Some(Timestamp::now());
         // Best effort: a record we cannot update is still better than a workspace we leave behind.
         let _ = store.save(&build);
+        // The build's disk first: its files vanish with it, and the directory is a mount point until then.
+        crate::executor::disk::cleanup(&store.work_dir(&id)).await;
         let _ = std::fs::remove_dir_all(store.work_dir(&id));
         swept.builds.insert(id);
     }
     swept
+}
+
+/// Removes what crashed runs left on another engine (the sandbox's): the containers, volumes and
+/// networks whose owner process is gone, and the images of those builds. Records and work directories
+/// are [`sweep`]'s.
+pub async fn sweep_engine(docker: &Docker) -> Result<BTreeSet<String>, DockerError> {
+    let found = docker.list_labelled(BUILD_LABEL).await?;
+    let dead = |labels: &HashMap<String, String>| labels.get(OWNER_LABEL).is_some_and(|o| owner_is_dead(o));
+    let pick = |items: &[(String, HashMap<String, String>)]| -> Vec<(String, HashMap<String, String>)> {
+        items.iter().filter(|(_, l)| dead(l)).cloned().collect()
+    };
+    let (containers, volumes, networks) = (pick(&found.containers), pick(&found.volumes), pick(&found.networks));
+    let builds: BTreeSet<String> =
+        containers.iter().chain(&volumes).chain(&networks).filter_map(|(_, l)| l.get(BUILD_LABEL).cloned()).collect();
+    let removed = remove_all(docker, &containers, &volumes, &networks).await;
+    for id in &builds {
+        for image in docker.images_labelled(BUILD_LABEL, id).await? {
+            docker.remove_image(&image).await?;
+        }
+    }
+    removed.map(|()| builds)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ mod specs;
 mod steps;
 mod upload;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,6 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Diagnostics};
 use crate::docker::{Docker, DockerError};
+use crate::executor::disk::{Disk, DiskError};
+use crate::executor::{DockerExecutor, Executor, ExecutorError, SandboxExecutor};
+use crate::limits::Limits;
 use crate::plan::{self, BuildContext, BuildPlan};
 use crate::record::{
     Build, FailureInfo, FailureType, GitSource, SourceProvenance, SourceRecord, Status, StepRecord, TimeSpan,
@@ -33,7 +36,9 @@ use crate::registry::Registry;
 use crate::secrets::{SecretError, SecretSource, SecretValues};
 use crate::source::{self, Source, SourceError, SourceSpec, Workspace};
 use crate::store::{Store, StoreError};
+use crate::trust::{Trust, TrustRecord};
 
+pub use crate::executor::PullPolicy;
 pub use components::hash_tag;
 pub use run::spec_json;
 pub use steps::StepKind;
@@ -53,16 +58,6 @@ pub enum Outcome {
     InternalError {
         detail: String,
     },
-}
-
-/// How step images are fetched.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum PullPolicy {
-    Always,
-    /// Pull only images not present locally (the default).
-    #[default]
-    Missing,
-    Never,
 }
 
 /// Progress of a build, for whoever watches (the CLI prints it; the server will stream it).
@@ -132,6 +127,8 @@ pub struct BuildRequest {
     /// How the build was triggered (recorded; `trigger_name` also sets `$TRIGGER_NAME`).
     pub trigger: Option<crate::record::TriggerRecord>,
     pub pull_request: Option<plan::PullRequest>,
+    /// Whose code this is (src/trust.rs): decides the executor, secrets, publishing and promotion.
+    pub trust: TrustRecord,
 }
 
 /// Facts about the source that override what the checkout found.
@@ -170,6 +167,7 @@ impl BuildRequest {
             origin: None,
             trigger: None,
             pull_request: None,
+            trust: TrustRecord::trusted("a build run on this machine"),
         }
     }
 }
@@ -191,6 +189,11 @@ pub enum Rejected {
     Docker(#[from] DockerError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An untrusted build on a server without a sandbox (THREATS.md: never run with less).
+    #[error("{reason}\n\nhint: {hint}")]
+    NoSandbox { reason: String, hint: &'static str },
+    #[error(transparent)]
+    Disk(#[from] crate::executor::disk::DiskError),
     #[error("cannot prepare the build's files under `{path}`")]
     Io {
         path: String,
@@ -203,9 +206,49 @@ pub struct Engine {
     pub docker: Docker,
     pub store: Store,
     pub registry: Registry,
+    /// Where untrusted builds run, or why they cannot.
+    pub sandbox: Sandbox,
+    /// The most any build gets (the server's `limits:`); a build asks through its machine type.
+    pub limits: Limits,
+}
+
+/// The sandbox executor, when this host has one.
+#[derive(Clone)]
+pub enum Sandbox {
+    Ready { executor: Arc<SandboxExecutor>, limits: Limits },
+    Unavailable { reason: String, hint: &'static str },
+}
+
+impl Sandbox {
+    /// No sandbox configured: untrusted builds are refused with the reason.
+    pub fn none() -> Sandbox {
+        Sandbox::Unavailable {
+            reason: "no sandbox runtime: this pipewright has no sandbox engine configured".into(),
+            hint: "install runsc and start the sandbox engine with `steps/sandbox/start.sh` (README: Running untrusted builds)",
+        }
+    }
 }
 
 impl Engine {
+    /// An engine with no sandbox and no limits beyond what builds ask for.
+    pub fn new(docker: Docker, store: Store, registry: Registry) -> Engine {
+        Engine { docker, store, registry, sandbox: Sandbox::none(), limits: Limits::default() }
+    }
+
+    /// The executor a build of `trust` runs on, and the most it may use.
+    fn executor(&self, trust: Trust) -> Result<(Arc<dyn Executor>, Limits), Rejected> {
+        match (trust, &self.sandbox) {
+            (Trust::Trusted, _) => Ok((Arc::new(DockerExecutor::new(self.docker.clone())), self.limits)),
+            (Trust::Untrusted, Sandbox::Ready { executor, limits }) => {
+                let (both, _) = limits.capped(&self.limits);
+                Ok((executor.clone(), both))
+            }
+            (Trust::Untrusted, Sandbox::Unavailable { reason, hint }) => {
+                Err(Rejected::NoSandbox { reason: reason.clone(), hint })
+            }
+        }
+    }
+
     /// Runs one build to its end. `cancel` stops it (Ctrl-C, a cancel request): the record then says
     /// CANCELLED.
     pub async fn run(
@@ -215,12 +258,23 @@ impl Engine {
         cancel: CancellationToken,
     ) -> Result<Build, Rejected> {
         let build_id = request.build_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let (executor, caps) = self.executor(request.trust.level)?;
         self.store.create(&build_id)?;
         let work = self.store.work_dir(&build_id);
-        let result = self.run_in(&build_id, &work, request, events, cancel).await;
-        let keep = request.keep_workspace && result.is_ok();
+        // A kept workspace stays a plain directory: a disk would stay mounted after the build.
+        let wants_disk = !(request.keep_workspace && request.trust.level.is_trusted());
+        let disk = match if wants_disk { self.disk(&work, &caps, request.trust.level).await } else { Ok(None) } {
+            Ok(disk) => disk,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(self.store.build_dir(&build_id));
+                remove_work_dir(&work, None).await;
+                return Err(e);
+            }
+        };
+        let result = self.run_in(&build_id, &work, request, executor, caps, disk.as_ref(), events, cancel).await;
+        let keep = request.keep_workspace && result.is_ok() && disk.is_none();
         if !keep {
-            remove_work_dir(&work).await;
+            remove_work_dir(&work, disk).await;
         }
         if result.is_err() {
             // A rejected build leaves nothing: no record, no logs.
@@ -229,16 +283,36 @@ impl Engine {
         result
     }
 
+    /// The build's disk (its workspace limit), made before the checkout so everything lands on it.
+    /// Without root, a trusted build goes on without one (the record says so); an untrusted one does not.
+    async fn disk(&self, work: &std::path::Path, caps: &Limits, trust: Trust) -> Result<Option<Disk>, Rejected> {
+        let size = caps.workspace.map_or(DEFAULT_DISK_BYTES, |cap| cap.min(DEFAULT_DISK_BYTES));
+        match Disk::create(work, size).await {
+            Ok(disk) => Ok(Some(disk)),
+            Err(e @ DiskError::NotRoot { .. }) if trust.is_trusted() => {
+                tracing::debug!(error = %e, "building without a workspace limit");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn run_in(
         &self,
         build_id: &str,
         work: &std::path::Path,
         request: &BuildRequest,
+        executor: Arc<dyn Executor>,
+        caps: Limits,
+        disk: Option<&Disk>,
         events: mpsc::UnboundedSender<Event>,
         cancel: CancellationToken,
     ) -> Result<Build, Rejected> {
         let mut record = Build::new(build_id.to_string(), request.project_id.clone());
         record.owner = Some(janitor::owner());
+        record.trust = Some(request.trust.clone());
+        record.executor = executor.kind().as_str().to_string();
         let fetch = TimeSpan::started();
         let checkout = work.join("checkout");
         let spec = request.source.clone();
@@ -270,10 +344,51 @@ impl Engine {
             pull_request: request.pull_request.clone(),
         };
         let plan = plan::plan(&label, &loaded.config, &context).map_err(Rejected::Config)?;
-        let secrets = SecretValues::resolve(plan.secret_names.iter(), &request.secrets).map_err(Rejected::Secrets)?;
+        // Untrusted code gets no secret, whatever the request holds: their variables are simply not set.
+        let secrets = match request.trust.level {
+            Trust::Trusted => {
+                SecretValues::resolve(plan.secret_names.iter(), &request.secrets).map_err(Rejected::Secrets)?
+            }
+            Trust::Untrusted => SecretValues::default(),
+        };
 
         fill_record(&mut record, &plan, &source, &config_path);
         record.trigger = request.trigger.clone();
+        if !request.trust.level.is_trusted() && !plan.secret_names.is_empty() {
+            let names: Vec<&str> = plan.secret_names.iter().map(String::as_str).collect();
+            record.warnings.push(Warning {
+                text: format!("untrusted builds get no secrets: {} not set", names.join(", ")),
+                priority: "WARNING".into(),
+            });
+        }
+        let (mut limits, capped) = plan.limits.capped(&caps);
+        for note in capped {
+            record.warnings.push(Warning { text: format!("limits: {note}"), priority: "WARNING".into() });
+        }
+        match disk {
+            Some(disk) => {
+                let wanted = limits.workspace.unwrap_or(disk.size());
+                if wanted > disk.size() {
+                    record.warnings.push(Warning {
+                        text: format!(
+                            "limits: the build asks for a {} workspace; this server gives at most {}",
+                            crate::limits::size(wanted),
+                            crate::limits::size(disk.size())
+                        ),
+                        priority: "WARNING".into(),
+                    });
+                }
+                limits.workspace = Some(disk.size());
+            }
+            None => {
+                limits.workspace = None;
+                record.warnings.push(Warning {
+                    text: "limits: the workspace size is not enforced (a disk of its own needs root, and a kept workspace has none)".into(),
+                    priority: "INFO".into(),
+                });
+            }
+        }
+        record.limits = Some(limits);
         for warning in loaded.warnings.warnings() {
             let text = warning.render(&loaded.warnings.file);
             record.warnings.push(Warning { text: text.clone(), priority: "INFO".into() });
@@ -292,6 +407,10 @@ impl Engine {
             secrets,
             request,
             source,
+            executor,
+            limits,
+            work: work.to_path_buf(),
+            disk_full: disk.map(|d| (d.size(), work.to_path_buf())),
         };
         Ok(run.execute(events, cancel).await)
     }
@@ -307,6 +426,13 @@ struct Run<'a> {
     secrets: SecretValues,
     request: &'a BuildRequest,
     source: Source,
+    /// Where the steps run (src/executor/).
+    executor: Arc<dyn Executor>,
+    /// What each step may use.
+    limits: Limits,
+    work: PathBuf,
+    /// The disk's size and mount, to tell a step that failed because it filled it.
+    disk_full: Option<(u64, PathBuf)>,
 }
 
 impl Run<'_> {
@@ -328,7 +454,7 @@ impl Run<'_> {
         let deadline = tokio::time::Instant::now() + self.plan.timeout;
         let outcome = self.with_saves(self.phases(&events, deadline, &cancel)).await;
         // Cleanup must happen even if the user presses Ctrl-C again, so it does not watch `cancel`.
-        let cleanup = janitor::remove_build(&self.engine.docker, &build_id).await;
+        let cleanup = self.executor.teardown(&build_id).await;
         let mut record = self.record.lock().expect("record lock").clone();
         finish(&mut record, outcome, &self.secrets);
         if let Err(e) = cleanup {
@@ -338,7 +464,10 @@ impl Run<'_> {
             });
         }
         let _ = store.save(&record);
-        if record.status == Status::Success && record.environments.iter().any(|e| e.auto) {
+        if record.status == Status::Success
+            && record.environments.iter().any(|e| e.auto)
+            && self.request.trust.level.is_trusted()
+        {
             self.auto_promote(&mut record, &events).await;
         }
         let _ = events.send(Event::Finished { status: record.status });
@@ -413,8 +542,24 @@ impl Run<'_> {
     ) -> Outcome {
         let store = &self.engine.store;
         let build_id = &self.plan.build_id;
-        let (network, volume_names, home_volume) = match self.resources().await {
-            Ok(resources) => resources,
+        let mut steps_seen: Vec<(String, String, Option<String>)> =
+            self.plan.steps.iter().map(|s| (s.label(), s.image.clone(), s.entrypoint.clone())).collect();
+        if let Some(compile) = self.plan.pipeline.as_ref().and_then(|p| p.compile.as_ref()) {
+            steps_seen.push(("pipeline.compile".into(), compile.image.clone(), compile.entrypoint.clone()));
+        }
+        let setup = crate::executor::BuildSetup {
+            build_id,
+            work: &self.work,
+            workspace: self.workspace.root(),
+            volumes: &self.plan.volumes,
+            steps: steps_seen,
+            limits: self.limits,
+        };
+        let env = match self.executor.setup(&setup).await {
+            Ok(env) => env,
+            Err(e @ ExecutorError::NeedsDocker { .. }) => {
+                return Outcome::Failure { kind: FailureType::UserBuildStep, detail: e.to_string() };
+            }
             Err(e) => {
                 return Outcome::InternalError {
                     detail: format!("cannot prepare the build's Docker resources: {}", crate::error_chain(&e)),
@@ -426,18 +571,17 @@ impl Run<'_> {
             Err(e) => return Outcome::InternalError { detail: format!("cannot open the build's logs: {e}") },
         };
         let shared = steps::Shared {
-            docker: self.engine.docker.clone(),
+            docker: self.executor.docker().clone(),
+            executor: self.executor.clone(),
+            env,
             build_id: build_id.clone(),
             record: self.record.clone(),
             events: events.clone(),
             secrets: self.secrets.clone(),
-            workspace: self.workspace.root().to_path_buf(),
             scripts: self.scripts.clone(),
-            network,
-            volume_names,
-            home_volume,
             pull: self.request.pull,
             stop_grace: self.request.stop_grace,
+            disk: self.disk_full.clone(),
         };
         let ctx = Arc::new(steps::StepsContext::new(shared.clone(), StepKind::Build, self.plan.steps.clone(), logs));
         let outcome = self.timed("BUILD", steps::run(ctx, deadline, cancel.clone())).await;
@@ -460,24 +604,6 @@ impl Run<'_> {
         span.end_time = Some(Timestamp::now());
         self.record.lock().expect("record lock").timing.insert(key.into(), span);
         value
-    }
-
-    /// The build's network, its named volumes and the shared `/builder/home` volume.
-    async fn resources(&self) -> Result<(String, HashMap<String, String>, String), DockerError> {
-        let docker = &self.engine.docker;
-        let id = &self.plan.build_id;
-        let labels = janitor::labels(id);
-        let network = format!("pipewright-{id}");
-        docker.create_network(&network, labels.clone()).await?;
-        let home = format!("pipewright-{id}-home");
-        docker.create_volume(&home, labels.clone()).await?;
-        let mut names = HashMap::new();
-        for name in &self.plan.volumes {
-            let docker_name = format!("pipewright-{id}-v-{name}");
-            docker.create_volume(&docker_name, labels.clone()).await?;
-            names.insert(name.clone(), docker_name);
-        }
-        Ok((network, names, home))
     }
 }
 
@@ -601,9 +727,16 @@ fn config_label(source: &Source, config_path: &str) -> String {
     }
 }
 
-/// Removes a build's work directory. Steps run as root may leave files the user cannot delete; those
-/// are reported by the janitor on a later run rather than failing this build.
-async fn remove_work_dir(work: &std::path::Path) {
+/// Removes a build's work directory, and its disk first (everything the build wrote is on it). Steps
+/// run as root may leave files the user cannot delete; those are reported by the janitor on a later run
+/// rather than failing this build.
+async fn remove_work_dir(work: &std::path::Path, disk: Option<Disk>) {
+    if let Some(disk) = disk {
+        disk.remove().await;
+    }
     let work = work.to_path_buf();
     let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(work)).await;
 }
+
+/// A build's disk until it asks for more: Cloud Build's default disk.
+const DEFAULT_DISK_BYTES: u64 = crate::limits::DEFAULT_DISK_GB << 30;

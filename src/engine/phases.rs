@@ -44,7 +44,11 @@ impl Phases<'_> {
                 self.phase("components", "COMPONENTS", self.components()).await?;
             }
             if !plan.images.is_empty() {
-                self.phase("images", "PUSH", self.push_images()).await?;
+                if self.trusted() {
+                    self.phase("images", "PUSH", self.push_images()).await?;
+                } else {
+                    self.withheld("images", "`images:` are not pushed for an untrusted build");
+                }
             }
             let targets = self.phase("specs", "SPECS", self.rewrite_specs()).await?;
             if let Some(pipeline) = &plan.pipeline {
@@ -54,7 +58,11 @@ impl Phases<'_> {
                 let spec = self.phase("check", "CHECK", self.check_spec(&targets)).await?;
                 self.phase("upload", "UPLOAD", self.upload(&spec)).await?;
                 if plan.run.is_some() {
-                    self.phase("run", "RUN", self.pipeline_run(&spec, deadline, cancel)).await?;
+                    if self.trusted() {
+                        self.phase("run", "RUN", self.pipeline_run(&spec, deadline, cancel)).await?;
+                    } else {
+                        self.withheld("run", "the pipeline is not run for an untrusted build");
+                    }
                 }
             }
             Ok::<(), PhaseOutcome>(())
@@ -82,6 +90,25 @@ impl Phases<'_> {
         };
         let _ = self.events.send(Event::PhaseDone { name, ok, detail });
         result.map(|(value, _)| value)
+    }
+
+    /// Whether the build may publish and launch: images pushed, specs uploaded beyond the local store,
+    /// pipelines run (src/trust.rs).
+    pub fn trusted(&self) -> bool {
+        self.run.request.trust.level.is_trusted()
+    }
+
+    /// The registry component images go to: none for an untrusted build, whose images stay in its
+    /// executor's engine and go with the build.
+    pub fn registry(&self) -> Option<&String> {
+        self.run.plan.registry.as_ref().filter(|_| self.trusted())
+    }
+
+    /// A phase an untrusted build does not get: said in the log and kept as a warning in the record.
+    pub fn withheld(&self, name: &'static str, why: &str) {
+        let _ = self.events.send(Event::Phase { name });
+        let _ = self.events.send(Event::PhaseDone { name, ok: true, detail: format!("skipped: {why}") });
+        self.record(|b| b.warnings.push(crate::record::Warning { text: why.to_string(), priority: "WARNING".into() }));
     }
 
     pub fn record(&self, f: impl FnOnce(&mut Build)) {

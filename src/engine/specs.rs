@@ -30,7 +30,7 @@ impl Phases<'_> {
             .iter()
             .filter_map(|c| {
                 let built = record.components.iter().find(|r| r.name == c.name)?;
-                let reference = match &plan.registry {
+                let reference = match self.registry() {
                     Some(_) => format!("{}@{}", built.image, built.digest),
                     None => built.image.clone(),
                 };

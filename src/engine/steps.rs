@@ -20,9 +20,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::janitor::{self, STEP_LABEL};
 use super::{Event, Outcome, PullPolicy};
-use crate::docker::{ContainerSpec, Docker, DockerError, MountSpec, OutputStream};
+use crate::docker::{Docker, DockerError, OutputStream};
+use crate::executor::{BuildEnv, Executor, StepExit, StepSpec};
 use crate::mask::{LineSplitter, Masker, Secrets};
-use crate::plan::{HOME, PlannedStep, WORKSPACE};
+use crate::plan::{HOME, PlannedStep};
 use crate::record::{Build, FailureType, Status, TimeSpan};
 use crate::secrets::SecretValues;
 
@@ -35,25 +36,24 @@ enum StopReason {
     Aborted,
 }
 
-/// What every step run of one build shares: the build's Docker resources, record, events and secrets.
+/// What every step run of one build shares: its executor and what it set up, record, events and secrets.
 #[derive(Clone)]
 pub struct Shared {
+    /// The executor's engine (component builds and local pipeline runs use it too).
     pub docker: Docker,
+    pub executor: Arc<dyn Executor>,
+    /// The build's network, workspace, home and volumes, as the executor made them.
+    pub env: BuildEnv,
     pub build_id: String,
     pub record: Arc<Mutex<Build>>,
     pub events: mpsc::UnboundedSender<Event>,
     pub secrets: SecretValues,
-    /// Host directory mounted at `/workspace`.
-    pub workspace: PathBuf,
     /// Host directory for step scripts.
     pub scripts: PathBuf,
-    pub network: String,
-    /// Docker volume name of each build-file volume name.
-    pub volume_names: HashMap<String, String>,
-    /// The volume shared by every step at `/builder/home`.
-    pub home_volume: String,
     pub pull: PullPolicy,
     pub stop_grace: Duration,
+    /// The build's disk (size, mount point), to tell a step that failed because it filled it.
+    pub disk: Option<(u64, PathBuf)>,
 }
 
 /// One run of steps: the build's steps, or the compile step.
@@ -258,7 +258,7 @@ async fn step_task(
     let prepared = prepare(&ctx, step).await;
     if !wait_for(&mut rx, &step.wait_for, |p| p == Progress::Done { ok: true }, &stop).await {
         if let Some(prepared) = prepared {
-            let _ = ctx.docker.remove_container(&prepared.id).await;
+            let _ = ctx.executor.remove_step(&prepared.id).await;
         }
         return not_started;
     }
@@ -296,9 +296,10 @@ async fn prepare(ctx: &StepsContext, step: &PlannedStep) -> Option<Prepared> {
     if ctx.pull == PullPolicy::Always {
         return None;
     }
+    ctx.executor.prepare_image(&step.image).await.ok()?;
     let digest = ctx.docker.image_digest(&step.image).await.ok()??;
     let spec = container_spec(ctx, step).ok()?;
-    let id = ctx.docker.create_container(&spec).await.ok()?;
+    let id = ctx.executor.create_step(&spec).await.ok()?;
     Some(Prepared { id, digest })
 }
 
@@ -328,7 +329,7 @@ async fn execute(
         r = ensure_image(ctx, &step.image) => r,
         _ = stop.cancelled() => {
             if let Some(p) = &prepared {
-                let _ = ctx.docker.remove_container(&p.id).await;
+                let _ = ctx.executor.remove_step(&p.id).await;
             }
             return StepResult { index, status: stopped_status(), exit_code: None, detail: None, internal: false, started: true };
         }
@@ -366,8 +367,8 @@ async fn execute(
                 Ok(spec) => spec,
                 Err(e) => return fail(Status::Failure, format!("{}: {e}", step.label()), true),
             };
-            let _ = ctx.docker.remove_container(&spec.name).await;
-            match ctx.docker.create_container(&spec).await {
+            let _ = ctx.executor.remove_step(&spec.name).await;
+            match ctx.executor.create_step(&spec).await {
                 Ok(id) => id,
                 Err(e) => {
                     let message = crate::error_chain(&e);
@@ -378,16 +379,15 @@ async fn execute(
         }
     };
     set_step(ctx, index, |s| s.timing = Some(TimeSpan::started()));
-    if let Err(e) = ctx.docker.start(&id).await {
-        let _ = ctx.docker.remove_container(&id).await;
+    if let Err(e) = ctx.executor.start_step(&id).await {
+        let _ = ctx.executor.remove_step(&id).await;
         let message = crate::error_chain(&e);
         emit(ctx, index, &format!("error: {message}"));
         return fail(Status::Failure, format!("{}: {message}", step.label()), false);
     }
     let target = LineTarget { file: index, number: ctx.number(index), id: step.id.clone() };
     let pump = tokio::spawn(pump_output(
-        ctx.docker.clone(),
-        id.clone(),
+        ctx.executor.step_output(&id),
         target,
         ctx.secrets.masks(),
         ctx.log.clone(),
@@ -398,24 +398,24 @@ async fn execute(
     let sleep = tokio::time::sleep(timeout.min(Duration::from_secs(100 * 365 * 24 * 3600)));
     tokio::pin!(sleep);
     let waited = tokio::select! {
-        code = ctx.docker.wait(&id) => Waited::Exited(code),
+        exit = ctx.executor.wait_step(&id) => Waited::Exited(exit),
         _ = &mut sleep => Waited::TimedOut,
         _ = stop.cancelled() => Waited::Stopped,
     };
     if !matches!(waited, Waited::Exited(_)) {
-        let _ = ctx.docker.stop(&id, ctx.stop_grace).await;
+        let _ = ctx.executor.stop_step(&id, ctx.stop_grace).await;
     }
     // The output stream ends with the container; the bound guards against an engine that never closes it.
     let _ = tokio::time::timeout(Duration::from_secs(10), pump).await;
     // Removal is off the critical path: the next step need not wait for it. `run` awaits it.
-    let docker = ctx.docker.clone();
+    let executor = ctx.executor.clone();
     let removal = tokio::spawn(async move {
-        let _ = docker.remove_container(&id).await;
+        let _ = executor.remove_step(&id).await;
     });
     ctx.removals.lock().expect("removals lock").push(removal);
 
     match waited {
-        Waited::Exited(Ok(0)) => StepResult {
+        Waited::Exited(Ok(StepExit { code: 0, .. })) => StepResult {
             index,
             status: Status::Success,
             exit_code: Some(0),
@@ -423,17 +423,31 @@ async fn execute(
             internal: false,
             started: true,
         },
-        Waited::Exited(Ok(code)) => StepResult {
-            index,
-            status: Status::Failure,
-            exit_code: Some(code),
-            detail: Some(format!(
-                "build step {index} \"{}\" failed: step exited with non-zero status: {code}",
-                step.image
-            )),
-            internal: false,
-            started: true,
-        },
+        Waited::Exited(Ok(exit)) => {
+            let code = exit.code;
+            let why = match (exit.oom_killed, ctx.env.limits.memory) {
+                (true, Some(limit)) => format!("out of memory (limit {})", crate::limits::size(limit)),
+                (true, None) => "out of memory".to_string(),
+                _ => format!("step exited with non-zero status: {code}"),
+            };
+            let full = match &ctx.disk {
+                Some((size, mount)) if crate::executor::disk::is_full(mount, *size) => {
+                    format!("; the workspace is full (limit {})", crate::limits::size(*size))
+                }
+                _ => String::new(),
+            };
+            if exit.oom_killed || !full.is_empty() {
+                emit(ctx, index, &format!("error: {why}{full}"));
+            }
+            StepResult {
+                index,
+                status: Status::Failure,
+                exit_code: Some(code),
+                detail: Some(format!("build step {index} \"{}\" failed: {why}{full}", step.image)),
+                internal: false,
+                started: true,
+            }
+        }
         Waited::Exited(Err(e)) => fail(Status::Failure, format!("{}: {}", step.label(), crate::error_chain(&e)), true),
         Waited::TimedOut => StepResult {
             index,
@@ -455,7 +469,7 @@ async fn execute(
 }
 
 enum Waited {
-    Exited(Result<i64, DockerError>),
+    Exited(Result<StepExit, DockerError>),
     TimedOut,
     Stopped,
 }
@@ -469,8 +483,9 @@ struct LocalImage {
 
 /// Makes sure the image is present, pulling it if the policy says so; the error is the step's failure.
 async fn ensure_image(ctx: &StepsContext, image: &str) -> Result<LocalImage, String> {
+    ctx.executor.prepare_image(image).await.map_err(|e| crate::error_chain(&e))?;
     let digest = ctx.docker.image_digest(image).await.map_err(|e| crate::error_chain(&e))?;
-    let pull = match ctx.pull {
+    let pull = match ctx.executor.pull_policy(ctx.pull) {
         PullPolicy::Always => true,
         PullPolicy::Missing => digest.is_none(),
         PullPolicy::Never if digest.is_none() => return Err(DockerError::ImageMissing(image.to_string()).to_string()),
@@ -488,7 +503,7 @@ async fn ensure_image(ctx: &StepsContext, image: &str) -> Result<LocalImage, Str
     Ok(LocalImage { digest, pulled: true })
 }
 
-fn container_spec(ctx: &StepsContext, step: &PlannedStep) -> std::io::Result<ContainerSpec> {
+fn container_spec(ctx: &StepsContext, step: &PlannedStep) -> std::io::Result<crate::docker::ContainerSpec> {
     let mut env = step.env.clone();
     env.push(format!("HOME={HOME}"));
     env.push("BUILDER_OUTPUT=/builder/outputs".to_string());
@@ -497,33 +512,14 @@ fn container_spec(ctx: &StepsContext, step: &PlannedStep) -> std::io::Result<Con
             env.push(format!("{name}={value}"));
         }
     }
-    let mut mounts = vec![
-        MountSpec::Bind {
-            source: ctx.workspace.display().to_string(),
-            target: WORKSPACE.to_string(),
-            read_only: false,
-        },
-        MountSpec::Volume { name: ctx.home_volume.clone(), target: HOME.to_string() },
-    ];
-    for v in &step.volumes {
-        if let Some(name) = ctx.volume_names.get(&v.name) {
-            mounts.push(MountSpec::Volume { name: name.clone(), target: v.path.clone() });
-        }
-    }
-    if let Some(socket) = Docker::local_socket() {
-        mounts.push(MountSpec::Bind { source: socket.to_string(), target: socket.to_string(), read_only: false });
-    }
+    let mut files = Vec::new();
     let (entrypoint, cmd) = match &step.script {
         Some(script) => {
             let target = format!("/builder/scripts/step-{}", step.index);
             let host = ctx.scripts.join(format!("step-{}", step.index));
             std::fs::write(&host, script)?;
             set_executable(&host)?;
-            mounts.push(MountSpec::Bind {
-                source: host.display().to_string(),
-                target: target.clone(),
-                read_only: true,
-            });
+            files.push((host, target.clone()));
             // Without a shebang Cloud Build runs the script with /bin/sh; running it through sh keeps
             // the user's line numbers in error messages.
             if script.starts_with("#!") {
@@ -541,18 +537,19 @@ fn container_spec(ctx: &StepsContext, step: &PlannedStep) -> std::io::Result<Con
     labels.insert(STEP_LABEL.to_string(), step.index.to_string());
     let mut aliases = vec![format!("step_{}", step.index)];
     aliases.extend(step.id.iter().filter(|id| is_dns_label(id)).cloned());
-    Ok(ContainerSpec {
+    let spec = StepSpec {
         name: format!("pipewright-{}-step-{}", ctx.build_id, ctx.number(step.index)),
         image: step.image.clone(),
         entrypoint,
         cmd,
         env,
-        working_dir: Some(step.working_dir.clone()),
-        mounts,
-        network: Some(ctx.network.clone()),
+        working_dir: step.working_dir.clone(),
+        volumes: step.volumes.iter().map(|v| (v.name.clone(), v.path.clone())).collect(),
+        files,
         network_aliases: aliases,
         labels,
-    })
+    };
+    Ok(ctx.executor.container(&ctx.env, &spec))
 }
 
 fn is_dns_label(s: &str) -> bool {
@@ -595,8 +592,7 @@ fn write_line(log: &Mutex<Logs>, target: &LineTarget, line: &str) {
 
 /// Streams a container's output, masked, line by line, to the log files and the event channel.
 async fn pump_output(
-    docker: Docker,
-    id: String,
+    output: futures_util::stream::BoxStream<'static, Result<(OutputStream, bytes::Bytes), DockerError>>,
     target: LineTarget,
     secrets: Secrets,
     log: Arc<Mutex<Logs>>,
@@ -605,7 +601,7 @@ async fn pump_output(
     // stdout and stderr are masked separately: a secret split across the two streams is not one write.
     let mut maskers = [Masker::new(secrets.clone()), Masker::new(secrets)];
     let mut splitters = [LineSplitter::default(), LineSplitter::default()];
-    let mut stream = Box::pin(docker.output(&id));
+    let mut stream = output;
     let deliver = |lines: Vec<String>| {
         for line in lines {
             write_line(&log, &target, &line);

@@ -23,7 +23,17 @@ impl Phases<'_> {
             tags: Vec::new(),
         }];
         let publication = self.publication(spec);
-        for destination in &pipeline.uploads {
+        if !self.trusted() && !pipeline.uploads.is_empty() {
+            let why = format!(
+                "the spec goes to the local store only for an untrusted build ({} destination{} not used)",
+                pipeline.uploads.len(),
+                if pipeline.uploads.len() == 1 { "" } else { "s" }
+            );
+            self.output("upload", &why);
+            self.record(|b| b.warnings.push(crate::record::Warning { text: why.clone(), priority: "WARNING".into() }));
+        }
+        let destinations = if self.trusted() { pipeline.uploads.as_slice() } else { &[] };
+        for destination in destinations {
             match publish(destination, &publication, &self.run.engine.registry).await {
                 Ok(record) => {
                     self.output("upload", &format!("{} {} {}", record.destination, record.uri, record.version));

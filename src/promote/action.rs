@@ -549,7 +549,8 @@ pub fn facts(record: &Build) -> BuildFacts {
         commit: commit.sha,
         author_name: commit.author_name,
         author_email: commit.author_email,
-        fork: record.trigger.as_ref().is_some_and(|t| t.fork),
+        untrusted: record.trigger.as_ref().is_some_and(|t| t.fork)
+            || record.trust.as_ref().is_some_and(|t| !t.level.is_trusted()),
         metrics: record.run.as_ref().map(|r| r.metrics.clone()).unwrap_or_default(),
     }
 }

@@ -81,8 +81,8 @@ pub struct BuildFacts {
     /// The commit's author, as `name <email>` parts: any of them identifies the author.
     pub author_name: String,
     pub author_email: String,
-    /// Built from a forked pull request: never promotable.
-    pub fork: bool,
+    /// Ran untrusted code (a fork's pull request, src/trust.rs): never promotable.
+    pub untrusted: bool,
     /// The pipeline run's metrics.
     pub metrics: BTreeMap<String, f64>,
 }
@@ -138,8 +138,11 @@ pub fn check(env: &Environment, facts: &Facts<'_>) -> Result<(), Vec<Refusal>> {
     if !b.succeeded {
         refuse("build succeeded", format!("build {} did not succeed", b.id));
     }
-    if b.fork {
-        refuse("no forks", "the build comes from a forked pull request; its code is not trusted".into());
+    if b.untrusted {
+        refuse(
+            "trusted builds only",
+            "the build ran untrusted code (a pull request from a fork); it can never be promoted".into(),
+        );
     }
     if let Some(detail) = ref_refusal(env, b) {
         refuse("branches", detail);
@@ -304,8 +307,8 @@ mod tests {
         refused(&env(), &Facts::new(&b), &[]);
         let feature = BuildFacts { branch: Some("feature/x".into()), ..build() };
         refused(&env(), &Facts::new(&feature), &["branches: branch `feature/x` may not enter `prod`"]);
-        let failed = BuildFacts { succeeded: false, fork: true, ..build() };
-        refused(&env(), &Facts::new(&failed), &["did not succeed", "forked pull request"]);
+        let failed = BuildFacts { succeeded: false, untrusted: true, ..build() };
+        refused(&env(), &Facts::new(&failed), &["did not succeed", "untrusted code"]);
         let tagged = BuildFacts { branch: None, tag: Some("v1.2.0".into()), ..build() };
         let with_tags = Environment { tags: vec!["^v\\d".into()], ..env() };
         refused(&with_tags, &Facts::new(&tagged), &[]);

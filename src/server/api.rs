@@ -219,7 +219,21 @@ async fn row(state: &State, build_id: &str) -> Result<QueuedBuild, ApiError> {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct PromoteBody {
+    /// The environment to approve for or promote to; absent on `:approve`, the build itself is
+    /// approved to run (it waits for approval: an untrusted build).
+    #[serde(default)]
     pub environment: String,
+    #[serde(default)]
+    pub comment: String,
+    /// Cloud Build's `builds.approve` body: `{"approvalResult": {"decision": "APPROVED" | "REJECTED"}}`.
+    #[serde(default)]
+    pub approval_result: Option<ApprovalResult>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalResult {
+    pub decision: String,
     #[serde(default)]
     pub comment: String,
 }
@@ -268,10 +282,17 @@ pub async fn retry(state: &Arc<State>, build_id: &str, who: &str) -> Result<Valu
     let mut job: BuildJob = serde_json::from_str(&old.request).map_err(internal)?;
     job.trigger.reason = format!("retry of build {build_id} by {who}");
     job.trigger.decision = "build".into();
-    enqueue(state, job, old.concurrency_group.clone().map(|g| (g, false))).await
+    // A token holder asking for the retry is its approval: it keeps its trust and runs.
+    enqueue(state, job, old.concurrency_group.clone().map(|g| (g, false)), Status::Queued, "").await
 }
 
-async fn enqueue(state: &Arc<State>, job: BuildJob, group: Option<(String, bool)>) -> Result<Value, ApiError> {
+async fn enqueue(
+    state: &Arc<State>,
+    job: BuildJob,
+    group: Option<(String, bool)>,
+    status: Status,
+    detail: &str,
+) -> Result<Value, ApiError> {
     let build_id = uuid::Uuid::new_v4().to_string();
     let new = NewBuild {
         build_id: build_id.clone(),
@@ -282,10 +303,10 @@ async fn enqueue(state: &Arc<State>, job: BuildJob, group: Option<(String, bool)
         ref_name: job.ref_name(),
         commit_sha: job.commit_sha.clone(),
         delivery_id: None,
-        status: Status::Queued.as_str().into(),
+        status: status.as_str().into(),
     };
     state.db.enqueue(&new).await.map_err(internal)?;
-    scheduler::accepted(state, &build_id, &job, Status::Queued, "", group).await;
+    scheduler::accepted(state, &build_id, &job, status, detail, group).await;
     Ok(build_view(state, &row(state, &build_id).await?))
 }
 
@@ -294,7 +315,29 @@ fn promoter(state: &State) -> Promoter {
 }
 
 pub async fn approve(state: &Arc<State>, build_id: &str, body: &PromoteBody, who: &str) -> Result<Value, ApiError> {
-    row(state, build_id).await?;
+    let row = row(state, build_id).await?;
+    if body.environment.is_empty() {
+        let (decision, comment) = match &body.approval_result {
+            Some(r) => (r.decision.as_str(), if r.comment.is_empty() { &body.comment } else { &r.comment }),
+            None => ("APPROVED", &body.comment),
+        };
+        let approved = match decision {
+            "APPROVED" => true,
+            "REJECTED" => false,
+            other => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("`{other}` is not a decision; write `APPROVED` or `REJECTED`"),
+                ));
+            }
+        };
+        let how =
+            if comment.is_empty() { "through the API".to_string() } else { format!("through the API: {comment}") };
+        return match scheduler::decide_approval(state, &row, who, approved, &how).await {
+            Ok(()) => Ok(build_view(state, &row_after(state, &row).await)),
+            Err(message) => Err(ApiError::new(StatusCode::CONFLICT, message)),
+        };
+    }
     let actor = Actor { name: who.to_string(), comment: body.comment.clone() };
     let approved = promoter(state).approve(build_id, &body.environment, &actor).await?;
     Ok(json!({"approvals": approved.approvals, "required": approved.required}))
@@ -394,7 +437,7 @@ pub async fn manual_run(state: &Arc<State>, body: &CreateBody, who: &str) -> Res
         deleted: false,
         forced: false,
     };
-    let mut job = super::intake::job_for(&repo, &event);
+    let (mut job, needs_approval) = super::intake::job_for(&repo, &event);
     job.config_path = Some(path);
     job.substitutions.extend(body.substitutions.clone());
     let triggers: Vec<_> = loaded
@@ -428,7 +471,8 @@ pub async fn manual_run(state: &Arc<State>, body: &CreateBody, who: &str) -> Res
             }
         }
     }
-    enqueue(state, job, group).await
+    let (status, detail) = super::intake::admission(&repo, &job, needs_approval);
+    enqueue(state, job, group, status, &detail).await
 }
 
 #[derive(Deserialize, Default)]

@@ -15,7 +15,18 @@
 //!   forge: github                        # github | gitlab | gitea
 //!   webhookSecret: env:GITHUB_WEBHOOK_SECRET
 //!   statuses: {api: https://api.github.com, token: env:GITHUB_TOKEN}
+//!   untrusted: [forks]                   # which builds are untrusted: forks (default) | pull_requests
+//!   approval: forks                      # which builds wait for approval: forks (default) | always | never
+//!   commentCommand: /gcbrun              # a collaborator's comment that approves a pull request's builds
+//!   approvers: [alice]                   # forge logins whose comments approve (GitLab, Gitea say no rights)
+//!   untrustedBuilds: sandbox             # sandbox (default) | never
 //! secrets: {HF_TOKEN: env:HF_TOKEN}
+//! limits: {cpus: 2, memory: 8GiB, pids: 4096, workspace: 100GiB}   # the most any build gets
+//! sandbox:                               # where untrusted builds run (README: Running untrusted builds)
+//!   docker: unix:///run/pipewright-sandbox/docker.sock
+//!   runtime: runsc
+//!   network: none
+//!   limits: {memory: 2GiB}
 //! ```
 //!
 //! Secret values (tokens, webhook secrets, build secrets) are never written in the file: each is
@@ -26,8 +37,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::config::{Decoder, Diagnostics, Pos};
+use crate::executor::{SandboxConfig, SandboxNetwork};
+use crate::limits::Limits;
 use crate::secrets::SecretSource;
 use crate::trigger::Forge;
+use crate::trust::{ApprovalPolicy, Untrusted};
 
 pub const DEFAULT_BODY_LIMIT: usize = 5 * 1024 * 1024;
 
@@ -45,6 +59,10 @@ pub struct ServerConfig {
     pub repositories: Vec<RepositoryConfig>,
     /// Build secrets by name, for every repository's builds.
     pub secrets: BTreeMap<String, SecretSource>,
+    /// The most any build gets.
+    pub limits: Limits,
+    /// Where untrusted builds run.
+    pub sandbox: SandboxConfig,
 }
 
 #[derive(Clone, Debug)]
@@ -63,7 +81,28 @@ pub struct RepositoryConfig {
     /// The build file, repository-relative; default: the usual names.
     pub config: Option<String>,
     pub statuses: Option<StatusConfig>,
+    pub untrusted: Untrusted,
+    pub approval: ApprovalPolicy,
+    /// The comment that approves a pull request's waiting builds (`/gcbrun`, as Cloud Build's).
+    pub comment_command: String,
+    /// Logins whose approval comments count where the forge does not say who may approve.
+    pub approvers: Vec<String>,
+    /// Whether untrusted builds run at all (in the sandbox) or end at once.
+    pub untrusted_builds: UntrustedBuilds,
 }
+
+/// `untrustedBuilds:` of a repository.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UntrustedBuilds {
+    /// In the sandbox (the default).
+    #[default]
+    Sandbox,
+    /// Never: such builds end `FAILURE` with the reason, before anything runs.
+    Never,
+}
+
+/// The approval command of Cloud Build's comment control.
+pub const DEFAULT_COMMENT_COMMAND: &str = "/gcbrun";
 
 #[derive(Clone, Debug)]
 pub struct StatusConfig {
@@ -148,6 +187,14 @@ fn read(d: &mut Decoder, root: &crate::yaml::Node) -> Option<ServerConfig> {
             }
         }
     }
+    let limits = match map.take(d, "limits") {
+        Some((node, path)) => read_limits(d, node, &path),
+        None => Limits::default(),
+    };
+    let sandbox = match map.take(d, "sandbox") {
+        Some((node, path)) => read_sandbox(d, node, &path),
+        None => SandboxConfig::default(),
+    };
     map.finish(d);
     let mut names = std::collections::HashSet::new();
     for (i, repo) in repositories.iter().enumerate() {
@@ -166,7 +213,82 @@ fn read(d: &mut Decoder, root: &crate::yaml::Node) -> Option<ServerConfig> {
         tokens,
         repositories,
         secrets,
+        limits,
+        sandbox,
     })
+}
+
+fn read_limits(d: &mut Decoder, node: &crate::yaml::Node, path: &str) -> Limits {
+    let mut limits = Limits::default();
+    let Some(mut m) = d.map(node, path) else {
+        return limits;
+    };
+    if let Some((n, p)) = m.take(d, "cpus")
+        && let Some(text) = d.string(n, &p)
+    {
+        match text.value.parse::<f64>() {
+            Ok(c) if c > 0.0 && c.is_finite() => limits.cpus = Some(c),
+            _ => d.error_hint(
+                text.pos,
+                &p,
+                format!("`{}` is not a number of CPUs", text.value),
+                "write e.g. `2` or `0.5`",
+            ),
+        }
+    }
+    for (field, slot) in [("memory", &mut limits.memory), ("workspace", &mut limits.workspace)] {
+        if let Some((n, p)) = m.take(d, field)
+            && let Some(text) = d.string(n, &p)
+        {
+            match crate::limits::parse_size(&text.value) {
+                Ok(bytes) => *slot = Some(bytes),
+                Err(e) => d.error_hint(text.pos, &p, e, "write a size such as `512MiB` or `8GiB`"),
+            }
+        }
+    }
+    limits.pids = positive(d, &mut m, "pids").map(|p| p as i64);
+    m.finish(d);
+    limits
+}
+
+fn read_sandbox(d: &mut Decoder, node: &crate::yaml::Node, path: &str) -> SandboxConfig {
+    let mut sandbox = SandboxConfig::default();
+    let Some(mut m) = d.map(node, path) else {
+        return sandbox;
+    };
+    if let Some(socket) = m.string(d, "docker") {
+        if socket.value.starts_with("unix://") {
+            sandbox.docker = socket.value;
+        } else {
+            d.error_hint(
+                socket.pos,
+                &m.child("docker"),
+                format!("`{}` is not a unix socket URL", socket.value),
+                "the sandbox's engine listens on a local socket: write `unix:///run/pipewright-sandbox/docker.sock`",
+            );
+        }
+    }
+    if let Some(runtime) = m.string(d, "runtime") {
+        sandbox.runtime = runtime.value;
+    }
+    if let Some((n, p)) = m.take(d, "network")
+        && let Some(value) = d.one_of(n, &p, &["none", "egress"])
+    {
+        if value.value == "egress" {
+            d.error_hint(
+                value.pos,
+                &p,
+                "`egress` is not available: sandboxed steps reach only their own build's other steps",
+                "write `none`; a build that needs the internet must be run as trusted",
+            );
+        }
+        sandbox.network = SandboxNetwork::None;
+    }
+    if let Some((n, p)) = m.take(d, "limits") {
+        sandbox.limits = read_limits(d, n, &p);
+    }
+    m.finish(d);
+    sandbox
 }
 
 fn read_repository(d: &mut Decoder, node: &crate::yaml::Node, path: &str) -> Option<RepositoryConfig> {
@@ -200,8 +322,50 @@ fn read_repository(d: &mut Decoder, node: &crate::yaml::Node, path: &str) -> Opt
         s.finish(d);
         Some(StatusConfig { api: api.trim_end_matches('/').to_string(), token: token? })
     });
+    let untrusted = m.take(d, "untrusted").map_or(Untrusted::Forks, |(n, p)| {
+        let kinds = d.list(n, &p, |d, n, p| d.one_of(n, p, &["forks", "pull_requests"]));
+        if kinds.iter().any(|k| k.value == "pull_requests") { Untrusted::PullRequests } else { Untrusted::Forks }
+    });
+    let approval = match m.take(d, "approval") {
+        Some((n, p)) => {
+            d.one_of(n, &p, &["forks", "always", "never"]).map_or(ApprovalPolicy::Forks, |v| match v.value.as_str() {
+                "always" => ApprovalPolicy::Always,
+                "never" => ApprovalPolicy::Never,
+                _ => ApprovalPolicy::Forks,
+            })
+        }
+        None => ApprovalPolicy::Forks,
+    };
+    let comment_command = match m.string(d, "commentCommand") {
+        Some(c) if c.value.trim().is_empty() || c.value.trim().contains(char::is_whitespace) => {
+            d.error_hint(c.pos, &m.child("commentCommand"), "is not one word", "write e.g. `/gcbrun`");
+            DEFAULT_COMMENT_COMMAND.to_string()
+        }
+        Some(c) => c.value.trim().to_string(),
+        None => DEFAULT_COMMENT_COMMAND.to_string(),
+    };
+    let approvers = m.string_list(d, "approvers").into_iter().map(|a| a.value).collect();
+    let untrusted_builds = match m.take(d, "untrustedBuilds") {
+        Some((n, p)) => match d.one_of(n, &p, &["sandbox", "never"]).map(|v| v.value) {
+            Some(v) if v == "never" => UntrustedBuilds::Never,
+            _ => UntrustedBuilds::Sandbox,
+        },
+        None => UntrustedBuilds::Sandbox,
+    };
     m.finish(d);
-    Some(RepositoryConfig { name: name?, url: url?, forge: forge?, webhook_secret, config, statuses })
+    Some(RepositoryConfig {
+        name: name?,
+        url: url?,
+        forge: forge?,
+        webhook_secret,
+        config,
+        statuses,
+        untrusted,
+        approval,
+        comment_command,
+        approvers,
+        untrusted_builds,
+    })
 }
 
 fn required_string(d: &mut Decoder, m: &mut crate::config::MapReader<'_>, field: &'static str) -> Option<String> {
@@ -285,6 +449,43 @@ mod tests {
         assert_eq!(repo.forge, Forge::Gitea);
         assert_eq!(repo.statuses.as_ref().map(|s| s.api.as_str()), Some("https://api.github.com"));
         assert_eq!(c.secrets["HF"], SecretSource::Env("HF_TOKEN".into()));
+        assert_eq!((repo.untrusted, repo.approval), (Untrusted::Forks, ApprovalPolicy::Forks));
+        assert_eq!((repo.comment_command.as_str(), repo.untrusted_builds), ("/gcbrun", UntrustedBuilds::Sandbox));
+        assert_eq!(c.sandbox, SandboxConfig::default());
+        assert_eq!(c.limits, Limits::default());
+    }
+
+    #[test]
+    fn trust_limits_and_the_sandbox() {
+        let text = "repositories:\n- name: acme/ml\n  url: file:///r\n  untrusted: [pull_requests]\n  approval: always\n  \
+                    commentCommand: /ok-to-test\n  approvers: [lin]\n  untrustedBuilds: never\n\
+                    limits: {cpus: 1.5, memory: 4GiB, pids: 512, workspace: 20GiB}\n\
+                    sandbox: {docker: unix:///tmp/s.sock, runtime: runsc-x, network: none, limits: {memory: 512MiB}}\n";
+        let c = load("server.yaml", text.as_bytes()).expect("valid");
+        let repo = &c.repositories[0];
+        assert_eq!((repo.untrusted, repo.approval), (Untrusted::PullRequests, ApprovalPolicy::Always));
+        assert_eq!(
+            (repo.comment_command.as_str(), repo.approvers.as_slice()),
+            ("/ok-to-test", &["lin".to_string()][..])
+        );
+        assert_eq!(repo.untrusted_builds, UntrustedBuilds::Never);
+        assert_eq!(c.limits.describe(), "1.5 CPUs, 4 GiB memory, 512 processes, 20 GiB workspace");
+        assert_eq!((c.sandbox.docker.as_str(), c.sandbox.runtime.as_str()), ("unix:///tmp/s.sock", "runsc-x"));
+        assert_eq!(c.sandbox.limits.memory, Some(512 << 20));
+
+        let bad = "limits: {cpus: lots, memory: 8 parsecs}\nsandbox: {docker: tcp://x:2375, network: egress}\n\
+                   repositories:\n- {name: a/b, url: u, approval: sometimes, commentCommand: 'run it'}\n";
+        let e = load("server.yaml", bad.as_bytes()).expect_err("invalid").to_string();
+        for expected in [
+            "limits.cpus: `lots` is not a number of CPUs",
+            "limits.memory: `parsecs` is not a unit of size",
+            "sandbox.docker: `tcp://x:2375` is not a unix socket URL",
+            "sandbox.network: `egress` is not available",
+            "repositories[0].approval: `sometimes` is not a valid value",
+            "repositories[0].commentCommand: is not one word",
+        ] {
+            assert!(e.contains(expected), "missing `{expected}` in:\n{e}");
+        }
     }
 
     #[test]

@@ -157,6 +157,7 @@ async fn build(
         "spec_diffs": spec_diffs,
         "running": row.state != "done",
         "log": log,
+        "limits": record.limits.as_ref().map(crate::limits::Limits::describe),
     });
     page(&state, &headers, "build.html", context, flash.message)
 }
@@ -258,8 +259,11 @@ async fn action(
         Ok(who) => who,
         Err(e) => return denied(e),
     };
-    let body = PromoteBody { environment: form.environment.clone(), comment: form.comment };
+    let body = PromoteBody { environment: form.environment.clone(), comment: form.comment, approval_result: None };
     let (result, target) = match action.as_str() {
+        "approve" if body.environment.is_empty() => {
+            (api::approve(&state, &id, &body, &who).await.map(|_| "approved to run".to_string()), id.clone())
+        }
         "approve" => (
             api::approve(&state, &id, &body, &who).await.map(|_| format!("approved for {}", body.environment)),
             id.clone(),

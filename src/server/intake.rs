@@ -75,7 +75,7 @@ async fn hook(AxumState(state): AxumState<Arc<State>>, forge: Forge, headers: He
         );
         return answer(StatusCode::UNAUTHORIZED, json!({"error": message}));
     };
-    let event = match trigger::parse(forge, &headers, &body) {
+    let delivery_id = match trigger::parse(forge, &headers, &body) {
         Ok(Incoming::Ping) => {
             m.count_delivery("ping");
             return answer(StatusCode::OK, json!({"pong": true}));
@@ -84,22 +84,16 @@ async fn hook(AxumState(state): AxumState<Arc<State>>, forge: Forge, headers: He
             m.count_delivery("ignored");
             return answer(StatusCode::ACCEPTED, json!({"ignored": kind, "reason": reason}));
         }
-        // approvals by comment: see server::intake
-        Ok(Incoming::Comment(_)) => {
-            m.count_delivery("ignored");
-            return answer(
-                StatusCode::ACCEPTED,
-                json!({"ignored": "comment", "reason": "approvals by comment are not handled yet"}),
-            );
-        }
-        Ok(Incoming::Event(event)) => event,
+        // Kept like an event: a comment that approves a build must not be lost to a crash either.
+        Ok(Incoming::Event(event)) => event.delivery,
+        Ok(Incoming::Comment(comment)) => comment.delivery,
         Err(e) => {
             m.count_delivery("malformed");
             return answer(StatusCode::BAD_REQUEST, json!({"error": e.to_string()}));
         }
     };
     // A delivery without an id is identified by its body, so a replay of the same bytes is still one.
-    let id = match &event.delivery {
+    let id = match &delivery_id {
         Some(id) => format!("{}:{id}", forge_name(forge)),
         None => {
             use sha2::{Digest, Sha256};
@@ -171,6 +165,8 @@ pub async fn worker(state: Arc<State>) {
 enum Outcome {
     /// Nothing to do, and why.
     Ignored(String),
+    /// A comment, and what it did (approved builds, or why not).
+    Comment(String),
     /// A build decided: queued, or ended at once (skipped, failed before it could start).
     Build { job: Box<BuildJob>, status: Status, detail: String, group: Option<(String, bool)> },
 }
@@ -181,6 +177,11 @@ async fn process(state: &Arc<State>, delivery: &Delivery) -> Result<(), String> 
         Outcome::Ignored(reason) => state
             .db
             .finish_delivery(&delivery.id, &format!("ignored: {reason}"), None)
+            .await
+            .map_err(|e| crate::error_chain(&e)),
+        Outcome::Comment(what) => state
+            .db
+            .finish_delivery(&delivery.id, &format!("comment: {what}"), None)
             .await
             .map_err(|e| crate::error_chain(&e)),
         Outcome::Build { job, status, detail, group } => {
@@ -215,6 +216,7 @@ async fn decide(state: &Arc<State>, delivery: &Delivery) -> Outcome {
     };
     let event = match trigger::parse(forge, &delivery.headers, &delivery.body) {
         Ok(Incoming::Event(event)) => event,
+        Ok(Incoming::Comment(comment)) => return Outcome::Comment(approve_by_comment(state, &repo, &comment).await),
         Ok(_) => return Outcome::Ignored("not an event that builds".into()),
         Err(e) => return Outcome::Ignored(e.to_string()),
     };
@@ -228,7 +230,7 @@ async fn decide(state: &Arc<State>, delivery: &Delivery) -> Outcome {
         let what = if event.git_ref.is_tag() { "tag" } else { "branch" };
         return Outcome::Ignored(format!("{what} {} deleted", event.git_ref.name()));
     }
-    let mut job = job_for(&repo, &event);
+    let (mut job, needs_approval) = job_for(&repo, &event);
     let fetched = {
         let (root, url) = (state.mirrors(), repo.url.clone());
         tokio::task::spawn_blocking(move || -> Result<Mirror, String> {
@@ -277,7 +279,8 @@ async fn decide(state: &Arc<State>, delivery: &Delivery) -> Outcome {
             job.trigger.name = Some(trigger);
             job.substitutions.extend(substitutions);
             let group = concurrency.map(|c| (expand_group(&c.group, &job), c.cancel_in_progress));
-            Outcome::Build { job: Box::new(job), status: Status::Queued, detail: String::new(), group }
+            let (status, detail) = admission(&repo, &job, needs_approval);
+            Outcome::Build { job: Box::new(job), status, detail, group }
         }
         Decision::Skip { trigger, reason } => {
             job.trigger.decision = "skip".into();
@@ -295,10 +298,76 @@ fn failed(mut job: BuildJob, detail: String) -> Outcome {
     Outcome::Build { job: Box::new(job), status: Status::Failure, detail, group: None }
 }
 
-/// The job for `event`, before the decision fills in the trigger.
-pub fn job_for(repo: &super::config::RepositoryConfig, event: &Event) -> BuildJob {
-    BuildJob::for_event(&repo.name, &repo.url, repo.config.clone(), event)
+/// A pull request comment: when it is the repository's approval command from someone who may approve
+/// (the forge says they are an owner, member or collaborator, or the server config lists them), every
+/// build of that pull request waiting for approval runs. What came of it is the delivery's outcome.
+async fn approve_by_comment(
+    state: &Arc<State>,
+    repo: &super::config::RepositoryConfig,
+    comment: &trigger::Comment,
+) -> String {
+    if !comment.repo.full_name.eq_ignore_ascii_case(&repo.name) {
+        return format!("the comment is on `{}`, but its secret is `{}`'s", comment.repo.full_name, repo.name);
+    }
+    let allowed = comment.association.may_approve();
+    if let Err(why) =
+        crate::trust::comment_approves(&comment.body, &repo.comment_command, &comment.author, allowed, &repo.approvers)
+    {
+        return why;
+    }
+    let waiting = match state.db.pending_builds(&repo.name).await {
+        Ok(rows) => rows,
+        Err(e) => return format!("cannot read the builds waiting for approval: {}", crate::error_chain(&e)),
+    };
+    let of_this_request: Vec<_> = waiting
+        .into_iter()
+        .filter(|row| {
+            serde_json::from_str::<BuildJob>(&row.request)
+                .is_ok_and(|job| job.pull_request.is_some_and(|pr| pr.number == comment.number))
+        })
+        .collect();
+    if of_this_request.is_empty() {
+        return format!("no build of pull request #{} waits for approval", comment.number);
+    }
+    let how = format!("by a `{}` comment on pull request #{}", repo.comment_command, comment.number);
+    let mut approved = Vec::new();
+    for row in &of_this_request {
+        match scheduler::decide_approval(state, row, &comment.author, true, &how).await {
+            Ok(()) => approved.push(row.build_id.clone()),
+            Err(e) => tracing::warn!(build = %row.build_id, error = %e, "a comment could not approve a build"),
+        }
+    }
+    format!("approved by {} ({how}): {}", comment.author, approved.join(", "))
 }
+
+/// The job for `event`, before the decision fills in the trigger, with its trust decided by the
+/// repository's policy (the one place: [`crate::trust::decide`]), and whether it waits for approval.
+pub fn job_for(repo: &super::config::RepositoryConfig, event: &Event) -> (BuildJob, bool) {
+    let mut job = BuildJob::for_event(&repo.name, &repo.url, repo.config.clone(), event);
+    let decided = crate::trust::decide(event, repo.untrusted, repo.approval);
+    job.trust = Some(decided.trust);
+    (job, decided.needs_approval)
+}
+
+/// How a build the triggers want starts: queued, waiting for approval, or (an untrusted build of a
+/// repository that runs none) ended at once.
+pub fn admission(repo: &super::config::RepositoryConfig, job: &BuildJob, needs_approval: bool) -> (Status, String) {
+    let trust = job.trust();
+    if !trust.level.is_trusted() && repo.untrusted_builds == super::config::UntrustedBuilds::Never {
+        let detail = format!(
+            "not run: untrusted builds do not run for `{}` (`untrustedBuilds: never`); {}",
+            repo.name, trust.reason
+        );
+        return (Status::Failure, detail);
+    }
+    if needs_approval {
+        return (Status::Pending, WAITING_FOR_APPROVAL.to_string());
+    }
+    (Status::Queued, String::new())
+}
+
+/// The status detail of a build that waits for approval (commit status, record, dashboard).
+pub const WAITING_FOR_APPROVAL: &str = "waiting for approval";
 
 /// The build file at `commit` ([`super::evaluation::read_build_file`]), read on a blocking thread.
 pub async fn read_build_file(

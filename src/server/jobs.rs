@@ -9,6 +9,7 @@ use crate::engine::{BuildRequest, Origin};
 use crate::record::{Build, CommitRecord, FailureInfo, FailureType, GitSource, SourceRecord, Status, Timestamp};
 use crate::source::SourceSpec;
 use crate::trigger::{Event, Kind};
+use crate::trust::{Trust, TrustRecord};
 
 /// A build to run: which commit of which configured repository, and how it was triggered.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -26,6 +27,10 @@ pub struct BuildJob {
     pub trigger: crate::record::TriggerRecord,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<PullRequestJob>,
+    /// Whose code this is, decided once when the event was (src/trust.rs). Absent in jobs queued by an
+    /// older server: [`BuildJob::trust`] then goes by the fork flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<TrustRecord>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -75,6 +80,18 @@ impl BuildJob {
                 sender: event.sender.clone(),
             },
             pull_request,
+            trust: None,
+        }
+    }
+
+    /// The build's trust: as decided, or for a job without one, untrusted when it came from a fork.
+    pub fn trust(&self) -> TrustRecord {
+        match &self.trust {
+            Some(trust) => trust.clone(),
+            None if self.trigger.fork => {
+                TrustRecord { level: Trust::Untrusted, reason: "pull request from a fork".into() }
+            }
+            None => TrustRecord::trusted(format!("{} event", self.trigger.event)),
         }
     }
 
@@ -86,8 +103,8 @@ impl BuildJob {
         request
     }
 
-    /// The engine's request for this job, building `source`. Builds of forked pull requests get no
-    /// secrets (their code is not trusted with them).
+    /// The engine's request for this job, building `source`. Untrusted builds get no secrets (their
+    /// code is not trusted with them; the engine withholds them too).
     pub fn request_from(
         &self,
         source: SourceSpec,
@@ -97,7 +114,8 @@ impl BuildJob {
         let mut request = BuildRequest::new(source);
         request.config_path = self.config_path.clone();
         request.overrides = self.substitutions.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        if !self.trigger.fork {
+        request.trust = self.trust();
+        if request.trust.level.is_trusted() {
             request.secrets = secrets.clone();
         }
         request.project_id = project_id.to_string();
@@ -137,7 +155,10 @@ impl BuildJob {
         });
         build.substitutions = self.substitutions.clone();
         build.trigger = Some(self.trigger.clone());
-        build.finish_time = Some(Timestamp::now());
+        build.trust = Some(self.trust());
+        if status.is_terminal() {
+            build.finish_time = Some(Timestamp::now());
+        }
         build
     }
 }

@@ -74,6 +74,8 @@ pub struct State {
     pub db: Database,
     docker: Docker,
     registry: Registry,
+    /// Where untrusted builds run, or why they cannot (said once at start-up).
+    sandbox: crate::engine::Sandbox,
     /// This process, as the queue's `owner` column and the containers' owner label say it.
     instance: String,
     /// Cancel tokens of the builds this process runs.
@@ -143,6 +145,7 @@ pub async fn start(config: ServerConfig, data_dir: PathBuf) -> Result<Arc<State>
     let store = Store::new(data_dir);
     let db = Database::open(store.root()).await?;
     let docker = Docker::connect().await?;
+    let sandbox = connect_sandbox(&config, &docker).await;
     let state = Arc::new(State {
         statuses: status::Reporter::new(),
         config,
@@ -150,6 +153,7 @@ pub async fn start(config: ServerConfig, data_dir: PathBuf) -> Result<Arc<State>
         store,
         db,
         docker,
+        sandbox,
         registry: Registry::new().await,
         instance: crate::engine::janitor::owner(),
         running: Mutex::new(HashMap::new()),
@@ -174,6 +178,23 @@ pub fn router(state: Arc<State>) -> axum::Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics::handler))
         .with_state(state)
+}
+
+/// The sandbox executor for untrusted builds. Without one the server still starts, says so once, and
+/// every untrusted build fails with the reason instead of running with less isolation.
+async fn connect_sandbox(config: &ServerConfig, docker: &Docker) -> crate::engine::Sandbox {
+    use crate::engine::Sandbox;
+    match crate::executor::SandboxExecutor::connect(&config.sandbox, docker.clone()).await {
+        Ok(executor) => {
+            tracing::info!(engine = %config.sandbox.docker, runtime = %config.sandbox.runtime, "untrusted builds run sandboxed");
+            Sandbox::Ready { executor: Arc::new(executor), limits: config.sandbox.limits }
+        }
+        Err(e) => {
+            let hint = e.hint();
+            tracing::warn!(error = %e, hint, "untrusted builds cannot run here");
+            Sandbox::Unavailable { reason: e.to_string(), hint }
+        }
+    }
 }
 
 fn read_keys(config: &ServerConfig) -> Result<Keys, ServeError> {

@@ -33,6 +33,10 @@ pub async fn recover(state: &Arc<State>) -> Result<(), super::ServeError> {
             }
         }
         state.db.finish_build(&row.build_id, status.as_str()).await?;
+        // Its work directory (and disk) go too: nothing will run it again.
+        let work = state.store.work_dir(&row.build_id);
+        crate::executor::disk::cleanup(&work).await;
+        let _ = std::fs::remove_dir_all(&work);
         tracing::warn!(build = %row.build_id, "a build was running when the server stopped: ended as {}", status.as_str());
         report(state, &row.build_id, &serde_json::from_str(&row.request).unwrap_or_default(), status, "").await;
     }
@@ -44,6 +48,16 @@ pub async fn recover(state: &Arc<State>) -> Result<(), super::ServeError> {
     }
     if let Some(e) = swept.docker_error {
         tracing::warn!(error = %crate::error_chain(&e), "could not sweep what earlier runs left");
+    }
+    if let crate::engine::Sandbox::Ready { executor, .. } = &state.sandbox {
+        use crate::executor::Executor;
+        match crate::engine::janitor::sweep_engine(executor.docker()).await {
+            Ok(builds) if !builds.is_empty() => {
+                tracing::info!(builds = builds.len(), "removed what crashed untrusted builds left in the sandbox")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %crate::error_chain(&e), "could not sweep the sandbox's engine"),
+        }
     }
     Ok(())
 }
@@ -135,7 +149,13 @@ async fn run_build(state: &Arc<State>, row: &QueuedBuild, cancel: CancellationTo
         }
     };
     let request = job.request(&row.build_id, mirror.path(), state);
-    let engine = Engine { docker: state.docker.clone(), store: state.store.clone(), registry: state.registry.clone() };
+    let engine = Engine {
+        docker: state.docker.clone(),
+        store: state.store.clone(),
+        registry: state.registry.clone(),
+        sandbox: state.sandbox.clone(),
+        limits: state.config.limits,
+    };
     let (events, mut receiver) = tokio::sync::mpsc::unbounded_channel();
     // The engine writes every line to the build's log files, which the API and the dashboard follow;
     // the events themselves are not needed here.
@@ -185,7 +205,9 @@ pub async fn accepted(
         let _ = state.store.create(build_id);
         let _ = state.store.save(&record);
         let _ = std::fs::remove_dir_all(state.store.work_dir(build_id));
-        state.metrics.count_build(status);
+        if status.is_terminal() {
+            state.metrics.count_build(status);
+        }
     }
     if let Some((group, true)) = &group {
         let seq = seq_of(state, build_id).await;
@@ -201,6 +223,55 @@ pub async fn accepted(
     let text = if status == Status::Skipped { format!("skipped: {detail}") } else { detail.to_string() };
     report(state, build_id, job, status, &text).await;
     state.schedule.notify_one();
+}
+
+/// Approves (or rejects) a build that waits for approval. `how` says how it was given (the API, the
+/// dashboard, a pull request comment). The approval is audited; the build joins the queue in its
+/// original place. A rejection cancels it.
+pub async fn decide_approval(
+    state: &Arc<State>,
+    row: &QueuedBuild,
+    who: &str,
+    approved: bool,
+    how: &str,
+) -> Result<(), String> {
+    if row.state != "pending" {
+        return Err(format!("build {} is not waiting for approval (it is {})", row.build_id, row.status));
+    }
+    let job: BuildJob = serde_json::from_str(&row.request).unwrap_or_default();
+    if !approved {
+        cancel(state, &row.build_id, &format!("rejected by {who} {how}")).await;
+        return Ok(());
+    }
+    let audit = crate::store::db::AuditEntry {
+        seq: 0,
+        at: crate::store::db::now(),
+        actor: who.to_string(),
+        action: "approve build".into(),
+        environment: String::new(),
+        build_id: row.build_id.clone(),
+        commit_sha: row.commit_sha.clone(),
+        result: "ok".into(),
+        detail: format!("{how}; {}", job.trust().reason),
+    };
+    match state.db.approve_build(&row.build_id, &audit).await {
+        Ok(Some(crate::store::queue::Approved::Queued)) => {}
+        Ok(Some(crate::store::queue::Approved::NotPending(now))) => {
+            return Err(format!("build {} is not waiting for approval (it is {now})", row.build_id));
+        }
+        Ok(None) => return Err(format!("no build `{}`", row.build_id)),
+        Err(e) => return Err(crate::error_chain(&e)),
+    }
+    let detail = format!("approved by {who} {how}");
+    if let Ok(mut record) = state.store.load(&row.build_id) {
+        record.status = Status::Queued;
+        record.status_detail = detail.clone();
+        let _ = state.store.save(&record);
+    }
+    tracing::info!(build = %row.build_id, by = %who, "approved to run");
+    report(state, &row.build_id, &job, Status::Queued, "").await;
+    state.schedule.notify_one();
+    Ok(())
 }
 
 async fn seq_of(state: &Arc<State>, build_id: &str) -> i64 {
@@ -243,6 +314,13 @@ pub async fn cancel(state: &Arc<State>, build_id: &str, why: &str) -> Option<Can
     outcome
 }
 
+fn truncate(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
+
 /// Posts the commit status of a build, when its repository reports statuses. Never fails the caller:
 /// the reporter retries and logs.
 async fn report(state: &Arc<State>, build_id: &str, job: &BuildJob, status: Status, detail: &str) {
@@ -257,13 +335,20 @@ async fn report(state: &Arc<State>, build_id: &str, job: &BuildJob, status: Stat
         Status::Failure => CommitState::Failure,
         _ => CommitState::Error,
     };
-    let description = match status {
+    let untrusted = !job.trust().level.is_trusted();
+    let mut description = match status {
+        Status::Pending if !detail.is_empty() => detail.to_string(),
         Status::Queued | Status::Pending => "queued".to_string(),
+        Status::Working if untrusted => "building in the sandbox".to_string(),
         Status::Working => "building".to_string(),
         Status::Skipped => detail.to_string(),
         _ if detail.is_empty() => status.as_str().to_lowercase(),
         _ => format!("{}: {}", status.as_str().to_lowercase(), detail.lines().next().unwrap_or_default()),
     };
+    // The reader of a pull request sees whose code it was: GitHub keeps 140 characters of this.
+    if untrusted {
+        description = format!("{} (untrusted)", truncate(&description, 126));
+    }
     let context = match &job.trigger.name {
         Some(name) => format!("pipewright/{name}"),
         None => "pipewright".to_string(),

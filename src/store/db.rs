@@ -298,7 +298,7 @@ impl Database {
     }
 }
 
-async fn insert_audit(conn: &mut SqliteConnection, entry: &AuditEntry) -> Result<(), DbError> {
+pub(super) async fn insert_audit(conn: &mut SqliteConnection, entry: &AuditEntry) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO audit (at, actor, action, environment, build_id, commit_sha, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )

@@ -40,8 +40,8 @@ pub struct NewBuild {
     pub ref_name: String,
     pub commit_sha: String,
     pub delivery_id: Option<String>,
-    /// `QUEUED` for a build to run; a terminal status (`SKIPPED`, `FAILURE`) for one decided without
-    /// running, which goes straight to `done`.
+    /// `QUEUED` for a build to run, `PENDING` for one that waits for an approval first; a terminal
+    /// status (`SKIPPED`, `FAILURE`) for one decided without running, which goes straight to `done`.
     pub status: String,
 }
 
@@ -55,7 +55,7 @@ pub struct QueuedBuild {
     #[serde(skip)]
     pub request: String,
     pub concurrency_group: Option<String>,
-    /// `queued`, `working` or `done`.
+    /// `pending` (waiting for approval), `queued`, `working` or `done`.
     pub state: String,
     pub status: String,
     pub trigger_name: String,
@@ -83,10 +83,19 @@ pub struct BuildFilter {
     pub before_seq: Option<i64>,
 }
 
+/// What an approval of a waiting build found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Approved {
+    /// It was waiting for approval: it is queued now.
+    Queued,
+    /// It was not waiting for approval (in this state).
+    NotPending(String),
+}
+
 /// What a cancel found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Cancelled {
-    /// It was waiting: it is now done, `CANCELLED`.
+    /// It was waiting (queued, or for an approval): it is now done, `CANCELLED`.
     Queued,
     /// It is running: its runner was asked to stop it.
     Working,
@@ -237,14 +246,10 @@ impl Database {
     /// Cancels one build: a queued one at once, a working one by flagging it for its runner.
     pub async fn cancel(&self, build_id: &str) -> Result<Option<Cancelled>, DbError> {
         let mut tx = self.pool().begin().await.map_err(query("begin a cancel"))?;
-        let state: Option<String> = sqlx::query_scalar("SELECT state FROM queue WHERE build_id = ?")
-            .bind(build_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(query("read a build"))?;
+        let state = state_of(&mut tx, build_id).await?;
         let outcome = match state.as_deref() {
             None => None,
-            Some("queued") => {
+            Some("queued" | "pending") => {
                 sqlx::query(
                     "UPDATE queue SET state = 'done', status = 'CANCELLED', finished_at = ? WHERE build_id = ?",
                 )
@@ -267,6 +272,42 @@ impl Database {
         };
         tx.commit().await.map_err(query("commit a cancel"))?;
         Ok(outcome)
+    }
+
+    /// Lets a build that waits for approval run: it joins the queue in its original place (its
+    /// sequence number), and the approval is appended to the audit log in the same transaction.
+    pub async fn approve_build(
+        &self,
+        build_id: &str,
+        audit: &super::db::AuditEntry,
+    ) -> Result<Option<Approved>, DbError> {
+        let mut tx = self.pool().begin().await.map_err(query("begin an approval"))?;
+        let state = state_of(&mut tx, build_id).await?;
+        let outcome = match state.as_deref() {
+            None => None,
+            Some("pending") => {
+                sqlx::query("UPDATE queue SET state = 'queued', status = 'QUEUED' WHERE build_id = ?")
+                    .bind(build_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query("approve a build"))?;
+                super::db::insert_audit(&mut tx, audit).await?;
+                Some(Approved::Queued)
+            }
+            Some(other) => Some(Approved::NotPending(other.to_string())),
+        };
+        tx.commit().await.map_err(query("commit an approval"))?;
+        Ok(outcome)
+    }
+
+    /// Builds of `repository` waiting for approval, oldest first.
+    pub async fn pending_builds(&self, repository: &str) -> Result<Vec<QueuedBuild>, DbError> {
+        let rows = sqlx::query("SELECT * FROM queue WHERE state = 'pending' AND repository = ? ORDER BY seq")
+            .bind(repository)
+            .fetch_all(self.pool())
+            .await
+            .map_err(query("read builds waiting for approval"))?;
+        rows.iter().map(queued).collect()
     }
 
     /// Builds of `group` other than `except` that have not ended, oldest first.
@@ -299,8 +340,22 @@ impl Database {
     }
 }
 
+/// The queue state of a build (`pending`, `queued`, `working`, `done`), inside a transaction.
+async fn state_of(conn: &mut sqlx::SqliteConnection, build_id: &str) -> Result<Option<String>, DbError> {
+    sqlx::query_scalar("SELECT state FROM queue WHERE build_id = ?")
+        .bind(build_id)
+        .fetch_optional(conn)
+        .await
+        .map_err(query("read a build"))
+}
+
 async fn insert_build(conn: &mut sqlx::SqliteConnection, b: &NewBuild) -> Result<(), DbError> {
-    let done = b.status != "QUEUED";
+    let state = match b.status.as_str() {
+        "QUEUED" => "queued",
+        "PENDING" => "pending",
+        _ => "done",
+    };
+    let done = state == "done";
     sqlx::query(
         "INSERT INTO queue (build_id, repository, request, concurrency_group, state, status, trigger_name, ref_name, \
          commit_sha, created_at, finished_at, delivery_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -309,7 +364,7 @@ async fn insert_build(conn: &mut sqlx::SqliteConnection, b: &NewBuild) -> Result
     .bind(&b.repository)
     .bind(&b.request)
     .bind(&b.concurrency_group)
-    .bind(if done { "done" } else { "queued" })
+    .bind(state)
     .bind(&b.status)
     .bind(&b.trigger_name)
     .bind(&b.ref_name)
@@ -404,6 +459,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_pending_build_runs_only_once_approved() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Database::open(dir.path()).await.expect("open");
+        db.enqueue(&NewBuild { status: "PENDING".into(), ..build("fork", Some("pr")) }).await.expect("enqueue");
+        db.enqueue(&build("later", Some("pr"))).await.expect("enqueue");
+        let row = db.queued_build("fork").await.expect("read").expect("row");
+        assert_eq!((row.state.as_str(), row.status.as_str()), ("pending", "PENDING"));
+        assert_eq!(db.pending_builds("acme/ml").await.expect("pending").len(), 1);
+        // A waiting build holds nothing up: the next build of its group may run.
+        assert_eq!(db.claim_next("me").await.expect("claim").map(|b| b.build_id).as_deref(), Some("later"));
+        assert_eq!(db.claim_next("me").await.expect("claim"), None, "a pending build is never claimed");
+        let audit = crate::store::db::AuditEntry {
+            seq: 0,
+            at: now(),
+            actor: "bob".into(),
+            action: "approve build".into(),
+            environment: String::new(),
+            build_id: "fork".into(),
+            commit_sha: String::new(),
+            result: "ok".into(),
+            detail: String::new(),
+        };
+        assert_eq!(db.approve_build("fork", &audit).await.expect("approve"), Some(Approved::Queued));
+        assert_eq!(
+            db.approve_build("fork", &audit).await.expect("again"),
+            Some(Approved::NotPending("queued".into())),
+            "an approval counts once"
+        );
+        assert_eq!(db.approve_build("nope", &audit).await.expect("unknown"), None);
+        assert_eq!(db.audit_log(None).await.expect("audit").len(), 1);
+        db.finish_build("later", "SUCCESS").await.expect("finish");
+        assert_eq!(db.claim_next("me").await.expect("claim").map(|b| b.build_id).as_deref(), Some("fork"));
+        db.enqueue(&NewBuild { status: "PENDING".into(), ..build("other", None) }).await.expect("enqueue");
+        assert_eq!(db.cancel("other").await.expect("cancel"), Some(Cancelled::Queued), "a waiting build cancels");
+    }
+
+    #[tokio::test]
     async fn groups_run_one_at_a_time_in_arrival_order() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Database::open(dir.path()).await.expect("open");
@@ -423,6 +515,7 @@ mod tests {
         let counts = db.status_counts().await.expect("counts");
         assert!(counts.contains(&("CANCELLED".to_string(), 1)), "{counts:?}");
         let listed = db.list_builds(&BuildFilter { limit: 2, ..BuildFilter::default() }).await.expect("list");
+        assert_eq!(listed.len(), 2);
         assert_eq!(listed.iter().map(|b| b.build_id.as_str()).collect::<Vec<_>>(), ["d3", "x"]);
     }
 }

@@ -16,6 +16,7 @@ mod phases;
 mod promote;
 mod registry;
 mod runner;
+mod sandbox;
 mod schema;
 mod server;
 mod source;

@@ -160,7 +160,10 @@ fn concurrent_promotions_serialize_and_the_rules_of_the_release_in_place_hold() 
     let mut fork: Value = serde_json::from_slice(&std::fs::read(&fork_path).expect("record")).expect("json");
     fork["trigger"] = serde_json::json!({"event": "pull_request", "decision": "build", "fork": true});
     std::fs::write(&fork_path, serde_json::to_vec(&fork).expect("json")).expect("write");
-    refused(&pw(data, "dave", &["promote", &id(&b2), "--to", "prod"]), &["no forks: the build comes from a forked"]);
+    refused(
+        &pw(data, "dave", &["promote", &id(&b2), "--to", "prod"]),
+        &["trusted builds only: the build ran untrusted code"],
+    );
 
     // Rollback puts back the release before; with none, it says so.
     let out = pw(data, "dave", &["rollback", "prod", "--comment", "b4 misbehaves"]);

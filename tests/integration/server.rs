@@ -704,10 +704,25 @@ fn promotions_through_the_api_and_the_dashboard_follow_the_same_rules() {
     payload["pull_request"]["head"]["repo"]["fork"] = json!(true);
     let (headers, body) = signed("pull_request", serde_json::to_vec(&payload).expect("json"));
     assert_eq!(server.post_raw("/hooks/github", &headers, body).0, 202);
-    let builds = server
-        .wait_for("the fork's build", 60, |b| of_sha(b, &forked).first().is_some_and(|x| x["status"] == "SUCCESS"));
+    // It waits for an approval first (src/trust.rs), then runs in the sandbox.
+    let builds = server.wait_for("the fork's build to wait", 60, |b| {
+        of_sha(b, &forked).first().is_some_and(|x| x["status"] == "PENDING")
+    });
     let fork_id = id_of(of_sha(&builds, &forked)[0]);
-    assert_eq!(server.build(&fork_id)["trigger"]["fork"], true);
+    assert_eq!(server.build(&fork_id)["statusDetail"], "waiting for approval");
+    let (code, answer) = server.request(
+        "POST",
+        &format!("/v1/projects/local/builds/{fork_id}:approve"),
+        Some(TOKEN_BOB),
+        Some(json!({})),
+    );
+    assert_eq!(code, 200, "{answer}");
+    let builds = server
+        .wait_for("the fork's build", 90, |b| of_sha(b, &forked).first().is_some_and(|x| x["status"] == "SUCCESS"));
+    assert_eq!(id_of(of_sha(&builds, &forked)[0]), fork_id);
+    let fork = server.build(&fork_id);
+    assert_eq!((fork["trigger"]["fork"].clone(), fork["trust"]["level"].clone()), (json!(true), json!("untrusted")));
+    assert_eq!(fork["executor"], "sandbox");
     let (code, answer) = server.request(
         "POST",
         &format!("/v1/projects/local/builds/{fork_id}:promote"),
@@ -716,7 +731,7 @@ fn promotions_through_the_api_and_the_dashboard_follow_the_same_rules() {
     );
     assert_eq!(code, 409, "{answer}");
     assert!(
-        answer["error"]["details"].as_array().expect("details").iter().any(|d| d["rule"] == "no forks"),
+        answer["error"]["details"].as_array().expect("details").iter().any(|d| d["rule"] == "trusted builds only"),
         "{answer}"
     );
 }

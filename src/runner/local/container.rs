@@ -128,6 +128,7 @@ impl Run<'_> {
             network: None,
             network_aliases: Vec::new(),
             labels,
+            ..ContainerSpec::default()
         }
     }
 
