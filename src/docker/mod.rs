@@ -91,6 +91,8 @@ pub struct ContainerSpec {
     pub resources: Resources,
     /// `no-new-privileges` and the like.
     pub security_opt: Vec<String>,
+    /// `/etc/hosts` lines as `name:address`.
+    pub extra_hosts: Vec<String>,
 }
 
 /// What a container may use; `None` is no limit.
@@ -282,7 +284,9 @@ impl Docker {
 
     pub async fn create_container(&self, spec: &ContainerSpec) -> Result<String, DockerError> {
         let mounts = spec.mounts.iter().map(to_mount).collect();
-        let networking_config = spec.network.as_ref().map(|network| NetworkingConfig {
+        // `container:<id>` joins that container's network namespace: it takes no endpoint of its own.
+        let joins = spec.network.as_ref().is_some_and(|n| n.starts_with("container:"));
+        let networking_config = spec.network.as_ref().filter(|_| !joins).map(|network| NetworkingConfig {
             endpoints_config: Some(HashMap::from([(
                 network.clone(),
                 EndpointSettings { aliases: Some(spec.network_aliases.clone()), ..Default::default() },
@@ -308,6 +312,7 @@ impl Docker {
                 nano_cpus: spec.resources.cpus.map(|c| (c * 1e9) as i64),
                 pids_limit: spec.resources.pids,
                 security_opt: (!spec.security_opt.is_empty()).then(|| spec.security_opt.clone()),
+                extra_hosts: (!spec.extra_hosts.is_empty()).then(|| spec.extra_hosts.clone()),
                 ..Default::default()
             }),
             networking_config,

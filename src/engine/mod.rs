@@ -289,8 +289,13 @@ impl Engine {
         let size = caps.workspace.map_or(DEFAULT_DISK_BYTES, |cap| cap.min(DEFAULT_DISK_BYTES));
         match Disk::create(work, size).await {
             Ok(disk) => Ok(Some(disk)),
-            Err(e @ DiskError::NotRoot { .. }) if trust.is_trusted() => {
-                tracing::debug!(error = %e, "building without a workspace limit");
+            // A trusted build is not stopped by a host that cannot make disks (no root, no mkfs.ext4,
+            // no loop devices): it runs without the limit, and the record says so.
+            Err(e) if trust.is_trusted() => {
+                match e {
+                    DiskError::NotRoot { .. } => tracing::debug!(error = %e, "building without a workspace limit"),
+                    _ => tracing::warn!(error = %e, "building without a workspace limit"),
+                }
                 Ok(None)
             }
             Err(e) => Err(e.into()),
@@ -383,7 +388,7 @@ impl Engine {
             None => {
                 limits.workspace = None;
                 record.warnings.push(Warning {
-                    text: "limits: the workspace size is not enforced (a disk of its own needs root, and a kept workspace has none)".into(),
+                    text: "limits: the workspace size is not enforced (a disk of its own needs root and mkfs.ext4, and a kept workspace has none)".into(),
                     priority: "INFO".into(),
                 });
             }
@@ -553,6 +558,7 @@ impl Run<'_> {
             workspace: self.workspace.root(),
             volumes: &self.plan.volumes,
             steps: steps_seen,
+            aliases: self.plan.steps.iter().flat_map(steps::aliases).collect(),
             limits: self.limits,
         };
         let env = match self.executor.setup(&setup).await {

@@ -535,8 +535,6 @@ fn container_spec(ctx: &StepsContext, step: &PlannedStep) -> std::io::Result<cra
     };
     let mut labels = janitor::labels(&ctx.build_id);
     labels.insert(STEP_LABEL.to_string(), step.index.to_string());
-    let mut aliases = vec![format!("step_{}", step.index)];
-    aliases.extend(step.id.iter().filter(|id| is_dns_label(id)).cloned());
     let spec = StepSpec {
         name: format!("pipewright-{}-step-{}", ctx.build_id, ctx.number(step.index)),
         image: step.image.clone(),
@@ -546,10 +544,17 @@ fn container_spec(ctx: &StepsContext, step: &PlannedStep) -> std::io::Result<cra
         working_dir: step.working_dir.clone(),
         volumes: step.volumes.iter().map(|v| (v.name.clone(), v.path.clone())).collect(),
         files,
-        network_aliases: aliases,
+        network_aliases: aliases(step),
         labels,
     };
     Ok(ctx.executor.container(&ctx.env, &spec))
+}
+
+/// The names other steps reach a step by: `step_<index>`, and its id when that is a DNS label.
+pub fn aliases(step: &PlannedStep) -> Vec<String> {
+    let mut aliases = vec![format!("step_{}", step.index)];
+    aliases.extend(step.id.iter().filter(|id| is_dns_label(id)).cloned());
+    aliases
 }
 
 fn is_dns_label(s: &str) -> bool {

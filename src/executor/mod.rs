@@ -92,6 +92,8 @@ pub struct BuildSetup<'a> {
     pub volumes: &'a BTreeSet<String>,
     /// Every step, by label and image, for checks before anything runs.
     pub steps: Vec<(String, String, Option<String>)>,
+    /// The names steps reach each other by (`step_<index>` and their ids).
+    pub aliases: Vec<String>,
     pub limits: Limits,
 }
 
@@ -117,6 +119,7 @@ impl Storage {
 #[derive(Clone, Debug)]
 pub struct BuildEnv {
     pub build_id: String,
+    /// The network steps join: a network's name, or `container:<id>` for a namespace they share.
     pub network: String,
     pub workspace: PathBuf,
     /// `/builder/home`, shared by every step.
@@ -256,6 +259,7 @@ fn base_container(env: &BuildEnv, step: &StepSpec) -> ContainerSpec {
         runtime: None,
         resources: resources(&env.limits),
         security_opt: Vec::new(),
+        extra_hosts: Vec::new(),
     }
 }
 

@@ -53,6 +53,10 @@ impl Default for SandboxConfig {
     }
 }
 
+/// The image of the container that holds a build's network namespace (`steps/sandbox/start.sh`
+/// imports it): a static busybox that sleeps.
+pub const PAUSE_IMAGE: &str = "pipewright/pause:1";
+
 /// Where `steps/sandbox/start.sh` puts the engine's socket.
 pub const DEFAULT_SOCKET: &str = "unix:///run/pipewright-sandbox/docker.sock";
 
@@ -83,6 +87,8 @@ pub enum SandboxUnavailable {
     NoRuntime { socket: String, runtime: String, have: String },
     #[error("the sandbox engine at `{socket}` is the host's own engine; untrusted builds need a private one")]
     HostEngine { socket: String },
+    #[error("the sandbox engine at `{socket}` has no `{PAUSE_IMAGE}` image")]
+    NoPauseImage { socket: String },
     /// Image builds run under the engine's default runtime: it must be a gVisor one too.
     #[error("no sandbox runtime: the engine at `{socket}` runs image builds under `{default}`, not gVisor's `runsc`")]
     DefaultRuntime { socket: String, default: String },
@@ -116,11 +122,38 @@ impl SandboxExecutor {
         if !info.default_runtime.starts_with("runsc") {
             return Err(SandboxUnavailable::DefaultRuntime { socket, default: info.default_runtime });
         }
+        if sandbox.image_id(PAUSE_IMAGE).await.map_err(unreachable)?.is_none() {
+            return Err(SandboxUnavailable::NoPauseImage { socket });
+        }
         let host_info = host.info().await.map_err(unreachable)?;
         if host_info.root_dir == info.root_dir {
             return Err(SandboxUnavailable::HostEngine { socket });
         }
         Ok(SandboxExecutor { sandbox, host, runtime: config.runtime.clone(), copies: Mutex::new(HashMap::new()) })
+    }
+
+    /// Starts the container whose network namespace every step of the build joins, as a pod's pause
+    /// container: steps then reach each other on the loopback, by their aliases (its `/etc/hosts`,
+    /// which they share), and starting a step costs no network endpoint of its own (about 0.3 s less
+    /// per gVisor step; `cargo bench --bench steps`).
+    async fn hold_network(&self, id: &str, network: &str, build: &BuildSetup<'_>) -> Result<String, ExecutorError> {
+        let mut labels = janitor::labels(id);
+        labels.insert(janitor::STEP_LABEL.to_string(), "network".to_string());
+        let spec = ContainerSpec {
+            name: format!("pipewright-{id}-network"),
+            image: PAUSE_IMAGE.to_string(),
+            network: Some(network.to_string()),
+            labels,
+            runtime: Some(self.runtime.clone()),
+            security_opt: vec!["no-new-privileges".to_string()],
+            extra_hosts: build.aliases.iter().map(|a| format!("{a}:127.0.0.1")).collect(),
+            // gVisor's own threads count against the process limit: 64 leaves the sleeper room.
+            resources: crate::docker::Resources { memory: Some(64 << 20), cpus: Some(0.1), pids: Some(64) },
+            ..ContainerSpec::default()
+        };
+        let holder = self.sandbox.create_container(&spec).await?;
+        self.sandbox.start(&holder).await?;
+        Ok(holder)
     }
 
     /// A directory of the build's disk for a step mount, writable by any user a step image runs as.
@@ -158,6 +191,7 @@ impl Executor for SandboxExecutor {
             let network = format!("pipewright-{id}");
             // Internal: no gateway out of the build's bridge, even inside the sandbox's namespace.
             self.sandbox.create_network(&network, janitor::labels(id), true).await?;
+            let holder = self.hold_network(id, &network, build).await?;
             // Home and volumes live on the build's disk, so they count against its workspace limit.
             let home = Self::directory(build.work, "home")?;
             let mut volumes = HashMap::new();
@@ -166,7 +200,7 @@ impl Executor for SandboxExecutor {
             }
             Ok(BuildEnv {
                 build_id: id.to_string(),
-                network,
+                network: format!("container:{holder}"),
                 workspace: build.workspace.to_path_buf(),
                 home,
                 volumes,
@@ -211,6 +245,8 @@ impl Executor for SandboxExecutor {
         let mut spec = base_container(env, step);
         spec.runtime = Some(self.runtime.clone());
         spec.security_opt = vec!["no-new-privileges".to_string()];
+        // The build's shared namespace has the aliases already; a joining container may not add any.
+        spec.network_aliases.clear();
         spec
     }
 

@@ -717,3 +717,23 @@ fn sandbox_a_forks_components_are_built_in_the_sandbox_and_nothing_is_published(
     assert!(images.is_empty(), "{images:?}");
     assert_nothing_left(&f, &build);
 }
+
+#[test]
+fn sandbox_a_forks_steps_reach_each_other_by_their_names() {
+    if !sandbox_ready() {
+        return;
+    }
+    let mut f = Fixture::new("  approval: never\n", "");
+    // A step serves while another, started beside it, reaches it by id and by `step_0`, as on Cloud
+    // Build's network; nothing outside the build is reachable (the other tests).
+    let file = "steps:\n- id: server\n  name: local/busybox:1\n  waitFor: ['-']\n  script: |\n    for i in 1 2; do echo hello | nc -l -p 9000; done\n\
+                - id: client\n  name: local/busybox:1\n  waitFor: ['-']\n  script: |\n    \
+                for host in server step_0; do\n      for i in $(seq 1 50); do nc $host 9000 </dev/null > /tmp/got && grep -q hello /tmp/got && break; sleep 0.2; done\n      \
+                grep -q hello /tmp/got && echo \"REACHED $host\"\n      rm -f /tmp/got\n    done\n";
+    let head = f.fork_pull_request(31, file);
+    let build = f.wait(&head, &["SUCCESS", "FAILURE"], 120);
+    let log = f.log(&build);
+    assert_eq!(build["status"], "SUCCESS", "{}\n{log}", detail(&build));
+    assert!(log.contains("REACHED server") && log.contains("REACHED step_0"), "{log}");
+    assert_nothing_left(&f, &build);
+}
