@@ -592,11 +592,7 @@ fn sandbox_only_a_collaborators_approval_comment_runs_a_fork_build() {
     let head = f.fork_pull_request(21, "steps:\n- name: local/busybox:1\n  args: [echo, from the fork]\n");
     let waiting = f.wait(&head, &["PENDING"], 60);
     let id = waiting["id"].as_str().expect("id").to_string();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !statuses.for_sha(&head).iter().any(|(s, d, _)| s == "pending" && d == "waiting for approval (untrusted)") {
-        assert!(Instant::now() < deadline, "no `waiting for approval` status: {:?}", statuses.for_sha(&head));
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    statuses.wait_for(&head, 20, |s, d| s == "pending" && d == "waiting for approval (untrusted)");
 
     // Not the command, the command from the fork's author, from a read-only contributor: nothing runs.
     for (login, association, body) in [
@@ -623,8 +619,7 @@ fn sandbox_only_a_collaborators_approval_comment_runs_a_fork_build() {
     let approval = audit.iter().find(|a| a.action == "approve build").expect("the approval is audited");
     assert_eq!((approval.actor.as_str(), approval.build_id.as_str()), ("bob", id.as_str()));
     assert!(approval.detail.contains("`/gcbrun` comment on pull request #21"), "{}", approval.detail);
-    let posted = statuses.for_sha(&head);
-    assert!(posted.iter().any(|(s, d, _)| s == "success" && d.ends_with("(untrusted)")), "{posted:?}");
+    statuses.wait_for(&head, 20, |s, d| s == "success" && d.ends_with("(untrusted)"));
     assert_nothing_left(&f, &done);
 }
 

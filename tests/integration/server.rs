@@ -258,6 +258,20 @@ impl FakeStatuses {
             })
             .collect()
     }
+
+    /// Waits up to `secs` for a status on `sha` that `wanted` accepts: statuses are posted beside
+    /// the record, so a build can read finished before its last status has arrived.
+    pub fn wait_for(&self, sha: &str, secs: u64, wanted: impl Fn(&str, &str) -> bool) -> Vec<(String, String, String)> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let posted = self.for_sha(sha);
+            if posted.iter().any(|(s, d, _)| wanted(s, d)) {
+                return posted;
+            }
+            assert!(Instant::now() < deadline, "no such status for {sha} within {secs} s: {posted:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 }
 
 /// A GitHub `push` delivery for `repo` from the corpus payload, signed with [`SECRET`].
