@@ -9,6 +9,7 @@
 //! | approve, promote | `POST /v1/projects/{project}/builds/{id}:approve`, `…:promote` `{environment, comment}` |
 //! | logs | `GET /v1/projects/{project}/builds/{id}/logs` (`?follow=true`: Server-Sent Events) |
 //! | environments | `GET /v1/environments`, `GET /v1/environments/{env}/history`, `POST /v1/environments/{env}:rollback` |
+//! | document | `GET /openapi.json` (`src/server/openapi.json`, OpenAPI 3.1) |
 //!
 //! Anything that changes state needs `Authorization: Bearer <token>`; the token's name is who acts (in
 //! approvals and the audit log). Reads need it too unless `publicReads`. Errors are Google-style:
@@ -44,6 +45,50 @@ pub fn routes() -> axum::Router<Arc<State>> {
         .route("/v1/environments", get(environments))
         .route("/v1/environments/{name}", post(environment_action))
         .route("/v1/environments/{env}/history", get(history))
+        .layer(axum::middleware::map_response(in_api_error_shape))
+        .layer(axum::middleware::from_fn(deadline))
+}
+
+/// How long a request may take to be answered (a manual run fetches the repository first). Streams
+/// (`?follow=true`) are answered at once and bounded on their own.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(120);
+
+async fn deadline(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_DEADLINE, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("no answer within {} s; the request was abandoned", REQUEST_DEADLINE.as_secs()),
+        )
+        .into_response(),
+    }
+}
+
+/// Refusals that come before a handler runs (a body that is not JSON or too large, a query that does
+/// not parse, a method the path does not have) are plain text from axum; the API answers every error
+/// in one shape, so a client parses one thing (`src/server/openapi.json`, `Error`).
+async fn in_api_error_shape(response: Response) -> Response {
+    use axum::http::header::{ALLOW, CONTENT_TYPE};
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024).await.map(|b| String::from_utf8_lossy(&b).trim().to_string());
+    let message = match text {
+        Ok(text) if !text.is_empty() => text,
+        _ => status.canonical_reason().unwrap_or("refused").to_string(),
+    };
+    let mut answer = ApiError::new(status, message).into_response();
+    if let Some(allow) = parts.headers.get(ALLOW) {
+        answer.headers_mut().insert(ALLOW, allow.clone());
+    }
+    answer
 }
 
 /// An API error: HTTP code, Google's status name, a message, and the refusals or problems behind it.
@@ -61,12 +106,17 @@ impl ApiError {
 
     fn status_name(&self) -> &'static str {
         match self.code {
-            StatusCode::BAD_REQUEST => "INVALID_ARGUMENT",
+            StatusCode::BAD_REQUEST
+            | StatusCode::METHOD_NOT_ALLOWED
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE
+            | StatusCode::UNPROCESSABLE_ENTITY => "INVALID_ARGUMENT",
             StatusCode::UNAUTHORIZED => "UNAUTHENTICATED",
             StatusCode::FORBIDDEN => "PERMISSION_DENIED",
             StatusCode::NOT_FOUND => "NOT_FOUND",
             StatusCode::CONFLICT => "FAILED_PRECONDITION",
-            StatusCode::BAD_GATEWAY => "UNAVAILABLE",
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::TOO_MANY_REQUESTS => "RESOURCE_EXHAUSTED",
+            StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE => "UNAVAILABLE",
+            StatusCode::GATEWAY_TIMEOUT => "DEADLINE_EXCEEDED",
             _ => "INTERNAL",
         }
     }

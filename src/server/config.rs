@@ -6,7 +6,7 @@
 //! dataDir: /var/lib/pipewright
 //! publicUrl: https://ci.example.com      # links in commit statuses
 //! maxBuilds: 2                           # builds running at once
-//! publicReads: true                      # dashboard and GET API without a token
+//! publicReads: false                     # true: dashboard and GET API without a token
 //! tokens:                                # bearer tokens; the name is who acts (audit, approvals)
 //! - {name: alice, token: env:PIPEWRIGHT_TOKEN_ALICE}
 //! repositories:
@@ -155,7 +155,8 @@ fn read(d: &mut Decoder, root: &crate::yaml::Node) -> Option<ServerConfig> {
     let public_url = map.string(d, "publicUrl").map(|s| s.value.trim_end_matches('/').to_string());
     let project = map.string(d, "project").map_or_else(|| "local".to_string(), |s| s.value);
     let max_builds = positive(d, &mut map, "maxBuilds").unwrap_or(2);
-    let public_reads = map.bool(d, "publicReads").unwrap_or(true);
+    // Off unless asked for: records and logs of private repositories are not for the internet.
+    let public_reads = map.bool(d, "publicReads").unwrap_or(false);
     let body_limit = positive(d, &mut map, "maxBodyBytes").unwrap_or(DEFAULT_BODY_LIMIT);
     let tokens = match map.take(d, "tokens") {
         Some((node, path)) => d.list(node, &path, |d, n, p| {

@@ -23,6 +23,7 @@ pub mod evaluation;
 mod intake;
 pub mod jobs;
 mod metrics;
+mod openapi;
 mod scheduler;
 mod status;
 
@@ -177,6 +178,7 @@ pub fn router(state: Arc<State>) -> axum::Router {
         .merge(dashboard::routes())
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics::handler))
+        .route("/openapi.json", get(openapi::handler))
         .with_state(state)
 }
 

@@ -3,6 +3,7 @@
 //! Docker tests skip with a loud message when no engine is reachable, unless
 //! `PIPEWRIGHT_REQUIRE_DOCKER=1` (set by `.ci/run`), where that is a failure.
 
+mod api_schema;
 mod builds;
 mod cancel;
 mod cli;
