@@ -23,4 +23,5 @@ mod server;
 mod source;
 mod steps;
 mod support;
+mod tags;
 mod validate_corpus;
