@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use super::phases::{PhaseError, PhaseOutcome, Phases};
 use super::specs::CheckedSpec;
 use crate::record::UploadRecord;
-use crate::tag::{Reserved, Tag};
 use crate::upload::publish::{Publication, publish};
 
 impl Phases<'_> {
@@ -51,15 +50,15 @@ impl Phases<'_> {
         Ok(((), format!("{count} destination{}", if count == 1 { "" } else { "s" })))
     }
 
-    /// The spec under the build's names: tags commit and branch (never a reserved name), KFP version named after the commit.
+    /// The spec under the build's names: tags commit and branch, KFP version named after the commit.
     fn publication(&self, spec: &CheckedSpec) -> Publication {
         let plan = &self.run.plan;
         let pipeline = plan.pipeline.as_ref().expect("a pipeline");
-        // The branch tag shares the repository with promotion's `<env>` tags: the policy gives a
-        // branch named like an environment (or a commit) a tag that cannot collide.
-        let reserved = Reserved::new(plan.environments.iter().map(|e| e.name.as_str()));
-        let mut tags = vec![Tag::commit(&plan.commit_sha)];
-        tags.extend(Tag::branch(&plan.ref_name, &reserved));
+        let mut tags = vec![plan.commit_sha.clone()];
+        let reference = sanitize_tag(&plan.ref_name);
+        if !reference.is_empty() && reference != plan.commit_sha {
+            tags.push(reference);
+        }
         Publication {
             pipeline: pipeline.name.clone(),
             bytes: spec.bytes.clone(),
@@ -78,5 +77,31 @@ impl Phases<'_> {
                 ("dev.pipewright.spec-digest".to_string(), spec.digest.clone()),
             ]),
         }
+    }
+}
+
+/// A branch name as a tag: characters outside `[A-Za-z0-9_.-]` become `-`, at most 128, not starting
+/// with `.` or `-` (`feature/x` → `feature-x`).
+pub fn sanitize_tag(name: &str) -> String {
+    let mut tag: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' }).collect();
+    while tag.starts_with(['.', '-']) {
+        tag.remove(0);
+    }
+    tag.truncate(128);
+    tag
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn branch_tags() {
+        assert_eq!(sanitize_tag("main"), "main");
+        assert_eq!(sanitize_tag("feature/new-model"), "feature-new-model");
+        assert_eq!(sanitize_tag("-x"), "x");
+        assert_eq!(sanitize_tag(""), "");
+        assert!(crate::image_ref::valid_tag(&sanitize_tag(&"a/".repeat(100))));
     }
 }

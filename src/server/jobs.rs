@@ -21,7 +21,7 @@ pub struct BuildJob {
     pub origin: Origin,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_path: Option<String>,
-    /// The trigger's substitutions (user keys; the pull request's built-ins come from `pull_request`).
+    /// The trigger's substitutions (and the pull request's `_HEAD_BRANCH`, …).
     #[serde(default)]
     pub substitutions: BTreeMap<String, String>,
     pub trigger: crate::record::TriggerRecord,

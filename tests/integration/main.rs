@@ -23,5 +23,4 @@ mod server;
 mod source;
 mod steps;
 mod support;
-mod tags;
 mod validate_corpus;
