@@ -427,6 +427,10 @@ pub struct TriggerRecord {
     pub fork: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sender: String,
+    /// Whose `triggers:` decided: the build file and commit (for a pull request, its base branch's),
+    /// or the defaults and why.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub rules: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -430,8 +430,13 @@ async fn create(
     manual_run(&state, &body, &who).await.map(Json)
 }
 
-/// A manual run: the named branch, tag or commit of a configured repository, through the build file's
-/// triggers as a `manual` event (SPEC §10); a file without triggers just builds.
+/// A manual run: a branch's tip or a commit on it (or a tag's commit) of a configured repository,
+/// through the build file's triggers as a `manual` event (SPEC §10); a file without triggers just builds.
+///
+/// A manual run is trusted (it gets secrets and may be promoted), so what it builds must be the
+/// repository's own code: `commitSha` is a full commit id (never a ref such as `refs/pull/7/head`), and
+/// that commit must be the named branch's tip or one of its ancestors in the mirror, whose branches are
+/// fetched from the repository itself. A fork's commit, which only a pull request ref holds, is refused.
 pub async fn manual_run(state: &Arc<State>, body: &CreateBody, who: &str) -> Result<Value, ApiError> {
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
     let repo = state
@@ -439,20 +444,25 @@ pub async fn manual_run(state: &Arc<State>, body: &CreateBody, who: &str) -> Res
         .repository(&body.repository)
         .cloned()
         .ok_or_else(|| bad(format!("`{}` is not a repository of this server", body.repository)))?;
-    let (git_ref, rev) = match (&body.branch, &body.tag, &body.commit_sha) {
-        (Some(b), None, sha) => (GitRef::Branch(b.clone()), sha.clone().unwrap_or_else(|| format!("refs/heads/{b}"))),
-        (None, Some(t), sha) => (GitRef::Tag(t.clone()), sha.clone().unwrap_or_else(|| format!("refs/tags/{t}"))),
+    let (git_ref, full) = match (&body.branch, &body.tag) {
+        (Some(b), None) => (GitRef::Branch(b.clone()), format!("refs/heads/{b}")),
+        (None, Some(t)) => (GitRef::Tag(t.clone()), format!("refs/tags/{t}")),
         _ => return Err(bad("give `branch` or `tag` (and optionally `commitSha`)".into())),
     };
-    trigger::GitRef::from_full(&format!("refs/heads/{}", git_ref.name())).map_err(bad)?;
-    // Git runs on a blocking thread, never on the runtime: the fetch, and the revision's commit.
-    let (mirror, resolved) = {
-        let (root, url, rev) = (state.mirrors(), repo.url.clone(), rev.clone());
-        tokio::task::spawn_blocking(move || -> Result<(Mirror, Result<Option<String>, MirrorError>), String> {
+    trigger::GitRef::from_full(&full).map_err(bad)?;
+    if let Some(sha) = &body.commit_sha {
+        check_commit_id(sha).map_err(bad)?;
+    }
+    // Git runs on a blocking thread, never on the runtime: the fetch, and where the commit is.
+    let placed = {
+        let (root, url, name, wanted) = (state.mirrors(), repo.url.clone(), repo.name.clone(), body.commit_sha.clone());
+        let (git_ref, full) = (git_ref.clone(), full.clone());
+        tokio::task::spawn_blocking(move || -> Result<(Mirror, Result<String, String>), String> {
             let mirror = Mirror::open(&root, &url).map_err(|e| crate::error_chain(&e))?;
             mirror.fetch().map_err(|e| crate::error_chain(&e))?;
-            let resolved = mirror.resolve(&rev);
-            Ok((mirror, resolved))
+            let placed =
+                place(&mirror, &name, &git_ref, &full, wanted.as_deref()).map_err(|e| crate::error_chain(&e))?;
+            Ok((mirror, placed))
         })
         .await
         .map_err(|e| e.to_string())
@@ -461,8 +471,9 @@ pub async fn manual_run(state: &Arc<State>, body: &CreateBody, who: &str) -> Res
             ApiError::new(StatusCode::BAD_GATEWAY, format!("cannot fetch `{}`: {e}", mirror::redact(&repo.url)))
         })?
     };
+    let (mirror, placed) = placed;
+    let sha = placed.map_err(bad)?;
     let mirror = Arc::new(mirror);
-    let sha = resolved.map_err(internal)?.ok_or_else(|| bad(format!("`{rev}` is not a commit of `{}`", repo.name)))?;
     let (path, bytes) = super::intake::read_build_file(&mirror, &sha, repo.config.as_deref())
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?
@@ -488,8 +499,9 @@ pub async fn manual_run(state: &Arc<State>, body: &CreateBody, who: &str) -> Res
         forced: false,
     };
     let (mut job, needs_approval) = super::intake::job_for(&repo, &event);
+    let rules = super::evaluation::Rules::File { path: path.clone(), commit: sha.clone(), base_branch: None };
+    job.trigger.rules = rules.to_string();
     job.config_path = Some(path);
-    job.substitutions.extend(body.substitutions.clone());
     let triggers: Vec<_> = loaded
         .config
         .extensions
@@ -505,16 +517,12 @@ pub async fn manual_run(state: &Arc<State>, body: &CreateBody, who: &str) -> Res
     if triggers.is_empty() {
         job.trigger.decision = "build".into();
         job.trigger.reason = format!("manual run by {who}");
+        job.substitutions.extend(body.substitutions.clone());
     } else {
         match trigger::decide(&triggers, &event, trigger::ChangedFiles::Files(Vec::new()), true) {
             Decision::Build { trigger, substitutions, concurrency, reason } => {
-                job.trigger.decision = "build".into();
                 job.trigger.reason = format!("{reason} (manual run by {who})");
-                job.trigger.name = Some(trigger);
-                for (k, v) in substitutions {
-                    job.substitutions.entry(k).or_insert(v);
-                }
-                group = concurrency.map(|c| (format!("{}/{}", job.repository, c.group), c.cancel_in_progress));
+                group = super::intake::building(&mut job, trigger, substitutions, &body.substitutions, concurrency);
             }
             Decision::Skip { reason, .. } => {
                 return Err(ApiError::new(StatusCode::CONFLICT, format!("no trigger runs this: {reason}")));
@@ -523,6 +531,65 @@ pub async fn manual_run(state: &Arc<State>, body: &CreateBody, who: &str) -> Res
     }
     let (status, detail) = super::intake::admission(&repo, &job, needs_approval);
     enqueue(state, job, group, status, &detail).await
+}
+
+/// `commitSha` of a manual run: a full commit id, so that it names a commit and never a ref (a
+/// pull request's `refs/pull/7/head`, a branch, `HEAD~1`) that git would resolve to something else.
+fn check_commit_id(sha: &str) -> Result<(), String> {
+    let hex = !sha.is_empty() && sha.bytes().all(|b| b.is_ascii_hexdigit());
+    if hex && matches!(sha.len(), 40 | 64) {
+        return Ok(());
+    }
+    Err(format!(
+        "`commitSha` must be a full commit id (40 hex digits), not `{}`\n\nhint: to build a branch's tip, give \
+         `branch` alone; a pull request builds through its webhook",
+        sha.chars().take(80).collect::<String>()
+    ))
+}
+
+/// The commit a manual run builds, or why it may not: the branch's (or tag's) tip, or `wanted` when
+/// it is on that branch (or is the tag's commit). Blocking (git).
+fn place(
+    mirror: &Mirror,
+    repository: &str,
+    git_ref: &GitRef,
+    full: &str,
+    wanted: Option<&str>,
+) -> Result<Result<String, String>, MirrorError> {
+    let (what, name) = match git_ref {
+        GitRef::Branch(b) => ("branch", b.as_str()),
+        GitRef::Tag(t) => ("tag", t.as_str()),
+    };
+    let Some(tip) = mirror.resolve(full)? else {
+        return Ok(Err(format!("`{repository}` has no {what} `{name}`")));
+    };
+    let Some(wanted) = wanted else { return Ok(Ok(tip)) };
+    let Some(sha) = mirror.resolve(wanted)? else {
+        return Ok(Err(format!("`{wanted}` is not a commit of `{repository}`")));
+    };
+    let short = &sha[..sha.len().min(12)];
+    match git_ref {
+        GitRef::Tag(_) if sha == tip => Ok(Ok(sha)),
+        GitRef::Tag(_) => Ok(Err(format!("tag `{name}` is commit {}, not {short}", &tip[..tip.len().min(12)]))),
+        GitRef::Branch(_) if mirror.on_branch(&sha, name)? => Ok(Ok(sha)),
+        GitRef::Branch(_) => {
+            let on = mirror.branches_containing(&sha)?;
+            Ok(Err(if on.is_empty() {
+                format!(
+                    "commit {short} is on no branch of `{repository}` (only a pull request or a fork holds it), so \
+                     it cannot run as a trusted manual run of `{name}`\n\nhint: a pull request builds through \
+                     its webhook, untrusted"
+                )
+            } else {
+                let on: Vec<String> = on.iter().take(5).map(|b| format!("`{b}`")).collect();
+                format!(
+                    "commit {short} is not on branch `{name}` of `{repository}` (it is on {})\n\nhint: name a \
+                     branch whose history holds it",
+                    on.join(", ")
+                )
+            }))
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -651,4 +718,20 @@ pub async fn recent(state: &State, limit: i64) -> Result<Vec<(QueuedBuild, Build
             (row, build)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_manual_runs_commit_is_a_commit_id_and_never_a_ref() {
+        let sha1 = "0123456789abcdef0123456789abcdef01234567";
+        let sha256 = "0123456789abcdef".repeat(4);
+        for ok in [sha1, sha256.as_str(), &sha1.to_uppercase()] {
+            assert_eq!(super::check_commit_id(ok), Ok(()), "{ok}");
+        }
+        for refused in ["refs/pull/7/head", "main", "HEAD", "HEAD~1", "0123456", "", "-x", &format!("{sha1}^")] {
+            let message = super::check_commit_id(refused).expect_err(refused);
+            assert!(message.starts_with("`commitSha` must be a full commit id"), "{message}");
+        }
+    }
 }

@@ -7,6 +7,8 @@
 //! publicUrl: https://ci.example.com      # links in commit statuses
 //! maxBuilds: 2                           # builds running at once
 //! publicReads: false                     # true: dashboard and GET API without a token
+//! maxBodyBytes: 5242880                  # a larger webhook body is answered 413
+//! deliveryRetentionDays: 30              # deliveries kept (replays of their bodies refused) this long
 //! tokens:                                # bearer tokens; the name is who acts (audit, approvals)
 //! - {name: alice, token: env:PIPEWRIGHT_TOKEN_ALICE}
 //! repositories:
@@ -44,6 +46,8 @@ use crate::trigger::Forge;
 use crate::trust::{ApprovalPolicy, Untrusted};
 
 pub const DEFAULT_BODY_LIMIT: usize = 5 * 1024 * 1024;
+/// Deliveries are kept (and a replay of one recognised) for this many days.
+pub const DEFAULT_DELIVERY_RETENTION_DAYS: u32 = 30;
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -55,6 +59,8 @@ pub struct ServerConfig {
     pub max_builds: usize,
     pub public_reads: bool,
     pub body_limit: usize,
+    /// How long kept deliveries (and so the memory of which bodies were seen) last.
+    pub delivery_retention_days: u32,
     pub tokens: Vec<TokenConfig>,
     pub repositories: Vec<RepositoryConfig>,
     /// Build secrets by name, for every repository's builds.
@@ -158,6 +164,10 @@ fn read(d: &mut Decoder, root: &crate::yaml::Node) -> Option<ServerConfig> {
     // Off unless asked for: records and logs of private repositories are not for the internet.
     let public_reads = map.bool(d, "publicReads").unwrap_or(false);
     let body_limit = positive(d, &mut map, "maxBodyBytes").unwrap_or(DEFAULT_BODY_LIMIT);
+    let delivery_retention_days = match positive(d, &mut map, "deliveryRetentionDays") {
+        Some(days) => u32::try_from(days).unwrap_or(u32::MAX),
+        None => DEFAULT_DELIVERY_RETENTION_DAYS,
+    };
     let tokens = match map.take(d, "tokens") {
         Some((node, path)) => d.list(node, &path, |d, n, p| {
             let mut m = d.map(n, p)?;
@@ -211,6 +221,7 @@ fn read(d: &mut Decoder, root: &crate::yaml::Node) -> Option<ServerConfig> {
         max_builds,
         public_reads,
         body_limit,
+        delivery_retention_days,
         tokens,
         repositories,
         secrets,
@@ -454,6 +465,9 @@ mod tests {
         assert_eq!((repo.comment_command.as_str(), repo.untrusted_builds), ("/gcbrun", UntrustedBuilds::Sandbox));
         assert_eq!(c.sandbox, SandboxConfig::default());
         assert_eq!(c.limits, Limits::default());
+        assert_eq!((c.body_limit, c.delivery_retention_days), (DEFAULT_BODY_LIMIT, DEFAULT_DELIVERY_RETENTION_DAYS));
+        let c = load("server.yaml", b"maxBodyBytes: 1024\ndeliveryRetentionDays: 7\n").expect("valid");
+        assert_eq!((c.body_limit, c.delivery_retention_days), (1024, 7));
     }
 
     #[test]
@@ -492,7 +506,7 @@ mod tests {
     #[test]
     fn every_problem_at_once() {
         let text = "listen: nowhere\nmaxBuilds: 0\ntokens: [{name: a, token: hunter2}]\nrepositories:\n\
-                    - {name: ml, forge: bitbucket}\nsecrets: {X: plain}\nlisten_addr: 1\n";
+                    - {name: ml, forge: bitbucket}\nsecrets: {X: plain}\nlisten_addr: 1\ndeliveryRetentionDays: 0\n";
         let e = load("server.yaml", text.as_bytes()).expect_err("invalid").to_string();
         for expected in [
             "server.yaml:1:9: listen: `nowhere` is not an address",
@@ -503,6 +517,7 @@ mod tests {
             "repositories[0].forge: `bitbucket` is not a valid value",
             "secrets.X: `plain` is not where a value comes from",
             "listen_addr: unknown field",
+            "deliveryRetentionDays: must be at least 1",
         ] {
             assert!(e.contains(expected), "missing `{expected}` in:\n{e}");
         }

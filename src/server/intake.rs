@@ -2,8 +2,10 @@
 //! 202; then, off the request path, decide what it asks for (SPEC §10) and enqueue it.
 //!
 //! Answers: 401 for a missing or wrong signature, 413 for a body over the limit, 400 for a body that
-//! does not parse, 200 for a ping and for a delivery already kept (a redelivery), 202 for a kept one
-//! and for one understood and deliberately ignored. Only a kept delivery ever leads to a build.
+//! does not parse, 200 for a ping and for a delivery already kept (a redelivery with the same id, or
+//! a replay of the same body under a fresh id: the id is not signed), 202 for a kept one and for one
+//! understood and deliberately ignored. Only a kept delivery ever leads to a build. Only the headers
+//! [`trigger::stored_headers`] allows are kept with it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,7 +22,7 @@ use super::jobs::BuildJob;
 use super::{State, scheduler};
 use crate::record::Status;
 use crate::source::mirror::{self, Mirror};
-use crate::store::queue::{Delivery, NewBuild};
+use crate::store::queue::{Delivery, Duplicate, Kept, NewBuild};
 use crate::trigger::{self, Decision, Event, Forge, Incoming};
 
 pub fn routes(state: &Arc<State>) -> axum::Router<Arc<State>> {
@@ -92,13 +94,12 @@ async fn hook(AxumState(state): AxumState<Arc<State>>, forge: Forge, headers: He
             return answer(StatusCode::BAD_REQUEST, json!({"error": e.to_string()}));
         }
     };
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(Sha256::digest(&body));
     // A delivery without an id is identified by its body, so a replay of the same bytes is still one.
     let id = match &delivery_id {
         Some(id) => format!("{}:{id}", forge_name(forge)),
-        None => {
-            use sha2::{Digest, Sha256};
-            format!("{}:sha256-{}", forge_name(forge), hex::encode(Sha256::digest(&body)))
-        }
+        None => format!("{}:sha256-{digest}", forge_name(forge)),
     };
     let event_name = headers
         .iter()
@@ -111,21 +112,30 @@ async fn hook(AxumState(state): AxumState<Arc<State>>, forge: Forge, headers: He
         forge: forge_name(forge).to_string(),
         repository: repo.name.clone(),
         event: event_name,
-        headers,
+        // Never a header that carries a secret or a signature (`X-Gitlab-Token` is the secret itself).
+        headers: trigger::stored_headers(&headers),
         body: body.to_vec(),
+        body_sha256: digest,
         received_at: crate::store::db::now(),
         state: String::new(),
         outcome: String::new(),
     };
     match state.db.add_delivery(&delivery).await {
-        Ok(true) => {
+        Ok(Kept::New) => {
             m.count_delivery("accepted");
             state.intake.notify_one();
             answer(StatusCode::ACCEPTED, json!({"delivery": id}))
         }
-        Ok(false) => {
+        Ok(Kept::Duplicate { of, by }) => {
+            // A replay is answered like a redelivery, so the forge stops retrying; nothing is built.
             m.count_delivery("duplicate");
-            answer(StatusCode::OK, json!({"delivery": id, "duplicate": true}))
+            if by == Duplicate::Body {
+                tracing::warn!(delivery = %id, of = %of, "a delivery repeats the body of an earlier one: not built again");
+            }
+            answer(
+                StatusCode::OK,
+                json!({"delivery": id, "duplicate": true, "duplicateOf": of, "matchedBy": by.as_str()}),
+            )
         }
         Err(e) => {
             // Not kept, so not acknowledged: the forge (or a person) can deliver it again.
@@ -136,9 +146,21 @@ async fn hook(AxumState(state): AxumState<Arc<State>>, forge: Forge, headers: He
     }
 }
 
-/// Decides every kept delivery, in arrival order, until the server stops.
+/// Decides every kept delivery, in arrival order, until the server stops; and every hour deletes the
+/// deliveries older than `deliveryRetentionDays`.
 pub async fn worker(state: Arc<State>) {
+    let mut pruned_at: Option<std::time::Instant> = None;
     loop {
+        if pruned_at.is_none_or(|at| at.elapsed() > std::time::Duration::from_secs(3600)) {
+            pruned_at = Some(std::time::Instant::now());
+            match state.db.prune_deliveries(state.config.delivery_retention_days).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(deliveries = n, days = state.config.delivery_retention_days, "pruned old deliveries")
+                }
+                Err(e) => tracing::error!(error = %crate::error_chain(&e), "cannot prune old deliveries"),
+            }
+        }
         match state.db.pending_deliveries(16).await {
             Ok(pending) if !pending.is_empty() => {
                 for delivery in pending {
@@ -271,14 +293,13 @@ async fn decide(state: &Arc<State>, delivery: &Delivery) -> Outcome {
         Err(e) => return failed(job, e),
     };
     job.config_path = decided.config_path;
+    job.trigger.rules = decided.rules.to_string();
+    tracing::info!(delivery = %delivery.id, rules = %job.trigger.rules, decision = %decided.decision, "decided");
     let decision = decided.decision;
     job.trigger.reason = decision.reason().to_string();
     match decision {
         Decision::Build { trigger, substitutions, concurrency, .. } => {
-            job.trigger.decision = "build".into();
-            job.trigger.name = Some(trigger);
-            job.substitutions.extend(substitutions);
-            let group = concurrency.map(|c| (expand_group(&c.group, &job), c.cancel_in_progress));
+            let group = building(&mut job, trigger, substitutions, &BTreeMap::new(), concurrency);
             let (status, detail) = admission(&repo, &job, needs_approval);
             Outcome::Build { job: Box::new(job), status, detail, group }
         }
@@ -379,6 +400,23 @@ pub async fn read_build_file(
     tokio::task::spawn_blocking(move || super::evaluation::read_build_file(&mirror, &commit, configured.as_deref()))
         .await
         .map_err(|e| e.to_string())?
+}
+
+/// What a decision to build puts in its job, the one way for a webhook and a manual run: the trigger,
+/// its substitutions with `requested` (a manual run's) over them, and the concurrency group to join,
+/// `$VAR`s expanded from those, with whether it cancels the group's older builds.
+pub fn building(
+    job: &mut BuildJob,
+    trigger: String,
+    substitutions: BTreeMap<String, String>,
+    requested: &BTreeMap<String, String>,
+    concurrency: Option<trigger::Concurrency>,
+) -> Option<(String, bool)> {
+    job.trigger.decision = "build".into();
+    job.trigger.name = Some(trigger);
+    job.substitutions.extend(substitutions);
+    job.substitutions.extend(requested.iter().map(|(k, v)| (k.clone(), v.clone())));
+    concurrency.map(|c| (expand_group(&c.group, job), c.cancel_in_progress))
 }
 
 /// A concurrency group with `$BRANCH_NAME`, `$_PR_NUMBER`, … filled in from the job.

@@ -78,6 +78,7 @@ impl BuildJob {
                 reason: String::new(),
                 fork,
                 sender: event.sender.clone(),
+                rules: String::new(),
             },
             pull_request,
             trust: None,

@@ -178,6 +178,37 @@ impl Mirror {
         }
     }
 
+    /// Whether `commit` (a commit id) is `branch`'s tip or one of its ancestors in the mirror. `false`
+    /// too when the branch does not exist.
+    pub fn on_branch(&self, commit: &str, branch: &str) -> Result<bool, MirrorError> {
+        if commit.is_empty() || commit.starts_with('-') || branch.is_empty() {
+            return Ok(false);
+        }
+        let tip = format!("refs/heads/{branch}");
+        let output =
+            self.run("merge-base", &["merge-base", "--is-ancestor", "--end-of-options", commit, &tip], None)?;
+        match output.status.code() {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            // A missing branch or commit is "not on it"; anything else is a broken mirror.
+            _ if self.resolve(&tip)?.is_none() || self.resolve(commit)?.is_none() => Ok(false),
+            _ => Err(self.failed("merge-base", &output)),
+        }
+    }
+
+    /// The branches of the repository (`refs/heads/*` in the mirror, fetched from its own URL, never a
+    /// pull request's ref) whose history holds `commit`, by name.
+    pub fn branches_containing(&self, commit: &str) -> Result<Vec<String>, MirrorError> {
+        if commit.is_empty() || commit.starts_with('-') || self.resolve(commit)?.is_none() {
+            return Ok(Vec::new());
+        }
+        let output = self.git(
+            "for-each-ref",
+            &["for-each-ref", "--format=%(refname:lstrip=2)", &format!("--contains={commit}"), "refs/heads/"],
+        )?;
+        Ok(String::from_utf8_lossy(&output).lines().map(str::to_string).collect())
+    }
+
     /// The bytes of the file `path` at `commit`, or `None` when the commit or the file does not exist (or
     /// `path` is a directory or a submodule).
     pub fn read_file(&self, commit: &str, path: &str) -> Result<Option<Vec<u8>>, MirrorError> {

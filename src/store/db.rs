@@ -14,8 +14,12 @@ use sqlx::{Row, SqliteConnection};
 
 use crate::record::Timestamp;
 
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("migrations/0001_promotion.sql")), (2, include_str!("migrations/0002_server.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_promotion.sql")),
+    (2, include_str!("migrations/0002_server.sql")),
+    (3, include_str!("migrations/0003_delivery_digest.sql")),
+    (4, include_str!("migrations/0004_scrub_headers.sql")),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -119,6 +123,9 @@ impl Database {
             // loss may drop the last transactions.
             .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
             .busy_timeout(std::time::Duration::from_secs(30))
+            // Deleted and rewritten rows are overwritten, not left in free pages: the headers migration
+            // 4 scrubs and the deliveries pruned by age must be gone from the file, not just unlisted.
+            .pragma("secure_delete", "on")
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -127,6 +134,7 @@ impl Database {
             .map_err(|source| DbError::Open { path: label.clone(), source })?;
         let db = Database { pool };
         db.migrate().await?;
+        db.backfill_digests().await?;
         Ok(db)
     }
 
@@ -405,5 +413,55 @@ mod tests {
         drop(db);
         let db = Database::open(dir.path()).await.expect("reopen");
         assert_eq!(db.audit_log(None).await.expect("audit").len(), 3);
+    }
+
+    /// A delivery stored by a server before migration 4 kept every header, GitLab's token among them:
+    /// after the upgrade, only the allowed headers are in the row, and the token is in no byte of the
+    /// database's files; the row's body digest is filled in so a replay of it is recognised.
+    #[tokio::test]
+    async fn an_upgrade_scrubs_secret_headers_kept_by_an_older_server() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Database::open(dir.path()).await.expect("open");
+        let token = "glpat-the-webhook-secret-0123456789";
+        let headers = serde_json::json!([
+            ["X-Gitlab-Event", "Push Hook"],
+            ["X-Gitlab-Token", token],
+            ["Authorization", format!("Bearer {token}")],
+            ["X-Gitlab-Event-UUID", "u-1"]
+        ]);
+        // As an older server wrote it: every header, no digest.
+        sqlx::query(
+            "INSERT INTO deliveries (id, forge, repository, event, headers, body, received_at, state) \
+             VALUES ('gitlab:u-1', 'gitlab', 'acme/ml', 'Push Hook', ?, x'7b7d', ?, 'done')",
+        )
+        .bind(headers.to_string())
+        .bind(now())
+        .execute(&db.pool)
+        .await
+        .expect("old row");
+        sqlx::query("DELETE FROM schema_migrations WHERE version = 4").execute(&db.pool).await.expect("downgrade");
+        db.pool.close().await;
+
+        let db = Database::open(dir.path()).await.expect("upgrade");
+        let kept = db.delivery("gitlab:u-1").await.expect("read").expect("row");
+        assert_eq!(
+            kept.headers,
+            [("X-Gitlab-Event".to_string(), "Push Hook".to_string()), ("X-Gitlab-Event-UUID".into(), "u-1".into())]
+        );
+        assert_eq!(
+            kept.body_sha256, "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+            "SHA-256 of `{{}}`"
+        );
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&db.pool).await.expect("checkpoint");
+        db.pool.close().await;
+        for entry in std::fs::read_dir(dir.path()).expect("list") {
+            let path = entry.expect("entry").path();
+            let bytes = std::fs::read(&path).expect("read");
+            assert!(
+                !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+                "the token is still in {}",
+                path.display()
+            );
+        }
     }
 }

@@ -12,7 +12,8 @@ fn query(action: &'static str) -> impl FnOnce(sqlx::Error) -> DbError {
     move |source| DbError::Query { action, source }
 }
 
-/// A delivery as received: what the forge sent, verbatim.
+/// A delivery as received: the verified body verbatim, and the headers that may be kept
+/// ([`crate::trigger::stored_headers`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivery {
     pub seq: i64,
@@ -23,9 +24,37 @@ pub struct Delivery {
     pub event: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// SHA-256 of `body`, hex: a second delivery of the same bytes is the same delivery, whatever its id.
+    pub body_sha256: String,
     pub received_at: String,
     pub state: String,
     pub outcome: String,
+}
+
+/// What keeping a delivery found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kept {
+    /// Never seen: kept, to be decided.
+    New,
+    /// Seen before (within the retention window): the id of the delivery kept then, and what matched.
+    Duplicate { of: String, by: Duplicate },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Duplicate {
+    /// The same delivery id: a redelivery by the forge.
+    Id,
+    /// The same body under another id: a replay (the delivery id is not covered by any signature).
+    Body,
+}
+
+impl Duplicate {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Duplicate::Id => "delivery id",
+            Duplicate::Body => "body",
+        }
+    }
 }
 
 /// A build to put in the queue.
@@ -104,12 +133,14 @@ pub enum Cancelled {
 }
 
 impl Database {
-    /// Keeps a delivery; `false` when one with the same id was kept before (a redelivery).
-    pub async fn add_delivery(&self, d: &Delivery) -> Result<bool, DbError> {
+    /// Keeps a delivery, unless one with the same id, or the same body for the same repository, was
+    /// kept before (a redelivery, or a replay under a fresh id). One statement: two copies arriving at
+    /// once are still kept once.
+    pub async fn add_delivery(&self, d: &Delivery) -> Result<Kept, DbError> {
         let headers = serde_json::to_string(&d.headers).expect("headers serialise");
         let result = sqlx::query(
-            "INSERT OR IGNORE INTO deliveries (id, forge, repository, event, headers, body, received_at, state) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'received')",
+            "INSERT OR IGNORE INTO deliveries (id, forge, repository, event, headers, body, body_sha256, received_at, state) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'received')",
         )
         .bind(&d.id)
         .bind(&d.forge)
@@ -117,11 +148,65 @@ impl Database {
         .bind(&d.event)
         .bind(headers)
         .bind(&d.body)
+        .bind(&d.body_sha256)
         .bind(&d.received_at)
         .execute(self.pool())
         .await
         .map_err(query("keep a delivery"))?;
-        Ok(result.rows_affected() == 1)
+        if result.rows_affected() == 1 {
+            return Ok(Kept::New);
+        }
+        let by_id: Option<String> = sqlx::query_scalar("SELECT id FROM deliveries WHERE id = ?")
+            .bind(&d.id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(query("read a delivery"))?;
+        if let Some(of) = by_id {
+            return Ok(Kept::Duplicate { of, by: Duplicate::Id });
+        }
+        let by_body: Option<String> =
+            sqlx::query_scalar("SELECT id FROM deliveries WHERE repository = ? AND body_sha256 = ?")
+                .bind(&d.repository)
+                .bind(&d.body_sha256)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(query("read a delivery"))?;
+        // Neither matches only when the row was pruned in between: it was a duplicate all the same.
+        Ok(Kept::Duplicate { of: by_body.unwrap_or_default(), by: Duplicate::Body })
+    }
+
+    /// Deletes deliveries acted on more than `days` days ago (never one still to be decided), and
+    /// returns how many. A body older than that is no longer recognised as a replay.
+    pub async fn prune_deliveries(&self, days: u32) -> Result<u64, DbError> {
+        let result = sqlx::query(
+            "DELETE FROM deliveries WHERE state = 'done' AND julianday(received_at) < julianday('now') - ?",
+        )
+        .bind(f64::from(days))
+        .execute(self.pool())
+        .await
+        .map_err(query("prune deliveries"))?;
+        Ok(result.rows_affected())
+    }
+
+    /// Fills in the body digest of deliveries kept before digests were (migration 3), so they are
+    /// recognised as replays too. Two equal bodies kept before then keep the digest of the first only.
+    pub(super) async fn backfill_digests(&self) -> Result<(), DbError> {
+        use sha2::{Digest, Sha256};
+        let rows = sqlx::query("SELECT seq, body FROM deliveries WHERE body_sha256 IS NULL")
+            .fetch_all(self.pool())
+            .await
+            .map_err(query("read deliveries without a digest"))?;
+        for row in rows {
+            let seq: i64 = row.try_get("seq").map_err(query("read a delivery"))?;
+            let body: Vec<u8> = row.try_get("body").map_err(query("read a delivery"))?;
+            sqlx::query("UPDATE OR IGNORE deliveries SET body_sha256 = ? WHERE seq = ?")
+                .bind(hex::encode(Sha256::digest(&body)))
+                .bind(seq)
+                .execute(self.pool())
+                .await
+                .map_err(query("write a delivery digest"))?;
+        }
+        Ok(())
     }
 
     /// Deliveries not yet acted on, oldest first.
@@ -389,6 +474,7 @@ fn delivery(r: &SqliteRow) -> Result<Delivery, DbError> {
         event: r.try_get("event").map_err(read())?,
         headers: serde_json::from_str(&headers).map_err(|_| DbError::Corrupt { what: "delivery headers".into() })?,
         body: r.try_get("body").map_err(read())?,
+        body_sha256: r.try_get::<Option<String>, _>("body_sha256").map_err(read())?.unwrap_or_default(),
         received_at: r.try_get("received_at").map_err(read())?,
         state: r.try_get("state").map_err(read())?,
         outcome: r.try_get("outcome").map_err(read())?,
@@ -444,18 +530,49 @@ mod tests {
             event: "push".into(),
             headers: vec![("X-GitHub-Event".into(), "push".into())],
             body: b"{}".to_vec(),
+            body_sha256: "digest-of-{}".into(),
             received_at: now(),
             state: String::new(),
             outcome: String::new(),
         };
-        assert!(db.add_delivery(&d).await.expect("add"));
-        assert!(!db.add_delivery(&d).await.expect("again"), "a redelivery is not kept twice");
+        assert_eq!(db.add_delivery(&d).await.expect("add"), Kept::New);
+        assert_eq!(
+            db.add_delivery(&d).await.expect("again"),
+            Kept::Duplicate { of: "github:1".into(), by: Duplicate::Id },
+            "a redelivery is not kept twice"
+        );
+        let replay = Delivery { id: "github:2".into(), ..d.clone() };
+        assert_eq!(
+            db.add_delivery(&replay).await.expect("replay"),
+            Kept::Duplicate { of: "github:1".into(), by: Duplicate::Body },
+            "the same body under a fresh id is the same delivery"
+        );
+        let other_repo = Delivery { id: "github:3".into(), repository: "acme/other".into(), ..d.clone() };
+        assert_eq!(db.add_delivery(&other_repo).await.expect("other"), Kept::New, "digests are per repository");
+        assert_eq!(db.delivery_count().await.expect("count"), 2);
         let pending = db.pending_deliveries(10).await.expect("pending");
-        assert_eq!(pending.len(), 1);
-        assert_eq!(pending[0].headers, d.headers);
+        assert_eq!(pending.len(), 2);
+        assert_eq!((pending[0].headers.clone(), pending[0].body_sha256.as_str()), (d.headers.clone(), "digest-of-{}"));
+        db.finish_delivery("github:3", "ignored", None).await.expect("finish");
         db.finish_delivery("github:1", "build b1", Some(&build("b1", None))).await.expect("finish");
         assert!(db.pending_deliveries(10).await.expect("pending").is_empty());
         assert_eq!(db.queued_build("b1").await.expect("read").expect("enqueued").delivery_id, None);
+
+        // Pruning takes deliveries older than the window, and never one still to be decided.
+        assert_eq!(db.prune_deliveries(30).await.expect("prune"), 0, "nothing is old yet");
+        sqlx::query("UPDATE deliveries SET received_at = '2000-01-01T00:00:00.5Z'")
+            .execute(db.pool())
+            .await
+            .expect("age");
+        let late = Delivery { id: "github:4".into(), body_sha256: "other".into(), ..d.clone() };
+        assert_eq!(db.add_delivery(&late).await.expect("late"), Kept::New);
+        sqlx::query("UPDATE deliveries SET received_at = '2000-01-01T00:00:00Z' WHERE id = 'github:4'")
+            .execute(db.pool())
+            .await
+            .expect("age");
+        assert_eq!(db.prune_deliveries(30).await.expect("prune"), 2);
+        assert_eq!(db.pending_deliveries(10).await.expect("pending").len(), 1, "an old undecided delivery stays");
+        assert_eq!(db.add_delivery(&d).await.expect("after the window"), Kept::New, "a pruned body is new again");
     }
 
     #[tokio::test]

@@ -25,6 +25,7 @@ pub use diff_base::{DiffBase, Rev, diff_base};
 pub use event::{Association, Comment, Event, EventError, Forge, Incoming, Kind, PrAction, PullRequest, Repo, parse};
 pub use filter::{ChangedFiles, Concurrency, Decision, decide};
 pub use git_ref::GitRef;
+pub use headers::{STORED_HEADERS, stored_headers};
 pub use signature::{SignatureError, verify, verify_standard_webhooks};
 
 #[cfg(test)]

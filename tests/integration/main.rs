@@ -11,6 +11,7 @@ mod contract;
 mod diff;
 mod dockerfile;
 mod github_action;
+mod intake;
 mod ml;
 mod path_filter;
 mod phases;
