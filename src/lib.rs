@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod docker;
 pub mod engine;
 pub mod executor;

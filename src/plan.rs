@@ -131,8 +131,6 @@ pub struct RunPlan {
     pub metrics: Vec<String>,
     pub pipeline_root: Option<String>,
     pub service_account: Option<String>,
-    /// The environment variable holding the backend's bearer token.
-    pub token_env: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -631,7 +629,6 @@ impl Planner<'_> {
             metrics: run.metrics.iter().map(|m| m.value.clone()).collect(),
             pipeline_root: settings.get("pipelineRoot").cloned(),
             service_account: settings.get("serviceAccount").cloned(),
-            token_env: settings.get("tokenEnv").cloned(),
         }
     }
 

@@ -15,14 +15,99 @@ use crate::mask;
 pub enum SecretSource {
     Env(String),
     File(String),
+    /// An `env:VAR` of the server's config, read at start-up and then removed from the process
+    /// environment ([`scrub_environment`]): the value lives here, so children and
+    /// `/proc/<pid>/environ` no longer hold it. Shown as `env:VAR`, never as its value.
+    Captured {
+        var: String,
+        value: Secret,
+    },
+}
+
+impl SecretSource {
+    /// Reads an `env:VAR` now and keeps its value (a variable that is not set stays `env:VAR`, and
+    /// says so when it is used); returns the variable to remove from the environment.
+    pub fn capture(&mut self) -> Option<String> {
+        let SecretSource::Env(var) = self else { return None };
+        let var = var.clone();
+        let value = std::env::var(&var).ok()?;
+        *self = SecretSource::Captured { var: var.clone(), value: Secret::new(value) };
+        Some(var)
+    }
+
+    /// The value now; the error says which variable or file, never a value.
+    pub fn read_value(&self) -> Result<String, String> {
+        match self {
+            SecretSource::Captured { value, .. } => Ok(value.expose().to_string()),
+            SecretSource::Env(var) => {
+                std::env::var(var).map_err(|_| format!("environment variable `{var}` is not set"))
+            }
+            // Files written by editors and `echo` end with a newline that is not part of the secret.
+            SecretSource::File(path) => std::fs::read_to_string(path)
+                .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+                .map_err(|e| format!("cannot read `{path}`: {e}")),
+        }
+    }
 }
 
 impl fmt::Display for SecretSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SecretSource::Env(var) => write!(f, "env:{var}"),
+            SecretSource::Env(var) | SecretSource::Captured { var, .. } => write!(f, "env:{var}"),
             SecretSource::File(path) => write!(f, "file:{path}"),
         }
+    }
+}
+
+/// A secret's value (a token, a key): `Debug` never shows it, and it is only read through
+/// [`Secret::expose`], where it goes into a header or a container's environment.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Removes `vars` from the process environment, first overwriting their values where the kernel
+/// keeps the environment the process started with (`/proc/<pid>/environ` reads that memory, which
+/// `unsetenv` leaves as it was), so neither a child nor a reader of `/proc` finds them.
+///
+/// # Safety
+///
+/// The process must have one thread: nothing may read or write the environment meanwhile (why
+/// `std::env::remove_var` is `unsafe` in edition 2024). `cli::main` calls it before the runtime starts.
+pub unsafe fn scrub_environment(vars: &[String]) {
+    for var in vars {
+        let Ok(name) = std::ffi::CString::new(var.as_str()) else { continue };
+        // SAFETY: single-threaded (the caller's contract); `getenv` returns the value inside the
+        // `NAME=value` entry the environment holds, or null.
+        let value = unsafe { libc::getenv(name.as_ptr()) };
+        if !value.is_null() {
+            // SAFETY: `value` is a NUL-terminated string in writable memory (the initial stack, or a
+            // heap copy made by `setenv`), still owned by the environment, which nothing else reads
+            // now; it is overwritten before `unsetenv` may free it, up to, not including, its
+            // terminator, so the entry stays a valid (empty) string until it is removed.
+            unsafe {
+                let len = libc::strlen(value);
+                for i in 0..len {
+                    std::ptr::write_volatile(value.add(i), 0);
+                }
+            }
+        }
+        // SAFETY: single-threaded, as above.
+        unsafe { std::env::remove_var(var) };
     }
 }
 
@@ -113,6 +198,7 @@ impl SecretValues {
 
 fn read(name: &str, source: &SecretSource) -> Result<String, SecretError> {
     let value = match source {
+        SecretSource::Captured { value, .. } => value.expose().to_string(),
         SecretSource::Env(var) => {
             std::env::var(var).map_err(|_| SecretError::EnvUnset { name: name.to_string(), var: var.clone() })?
         }

@@ -47,6 +47,8 @@ pub struct GithubActionArgs {
     /// Where a secret's value comes from: `NAME=env:VAR` or `NAME=file:PATH` (repeatable)
     #[arg(long = "secret", value_name = "NAME=SOURCE")]
     secrets: Vec<String>,
+    #[command(flatten)]
+    credentials: super::CredentialArgs,
     /// When to pull step images
     #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
     pull: PullPolicy,
@@ -145,6 +147,10 @@ pub async fn github_action(args: GithubActionArgs) -> ExitCode {
             Err(e) => return fail(e.to_string()),
         }
     }
+    let credentials = match args.credentials.parse() {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
     let root = args.dir.clone().or_else(|| env.workspace.clone()).unwrap_or_else(|| PathBuf::from("."));
 
     let mut job = BuildJob::for_event(&env.repository, &env.repository_url(), args.config.clone(), &event);
@@ -178,7 +184,8 @@ pub async fn github_action(args: GithubActionArgs) -> ExitCode {
     request.pull = args.pull;
     request.jobs = args.jobs;
 
-    let engine = Engine::new(docker, store, crate::registry::Registry::new().await);
+    let mut engine = Engine::new(docker, store, crate::registry::Registry::new().await);
+    engine.credentials = credentials;
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(watch_signals(cancel.clone()));
     let (events_tx, events_rx) = mpsc::unbounded_channel();

@@ -18,6 +18,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::config;
+use crate::credentials::{Credential, Credentials};
 use crate::docker::Docker;
 use crate::engine::{self, BuildRequest, Engine, PullPolicy, Rejected};
 use crate::record::Status;
@@ -118,6 +119,21 @@ impl SubstitutionArgs {
 }
 
 #[derive(Args, Debug)]
+struct CredentialArgs {
+    /// The token for one origin, `ORIGIN=env:VAR` or `ORIGIN=file:PATH` (repeatable): uploads and
+    /// pipeline runs send a token only to a URL of exactly that scheme, host and port
+    #[arg(long = "credential", value_name = "ORIGIN=SOURCE")]
+    credentials: Vec<String>,
+}
+
+impl CredentialArgs {
+    fn parse(&self) -> Result<Credentials, String> {
+        let entries = self.credentials.iter().map(|spec| Credential::parse_flag(spec)).collect::<Result<_, _>>();
+        entries.and_then(Credentials::new).map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Args, Debug)]
 struct RunArgs {
     /// Repository to build: a path (default `.`; a subdirectory of a repository builds that directory)
     /// or a clone URL
@@ -135,6 +151,8 @@ struct RunArgs {
     /// Where a secret's value comes from: `NAME=env:VAR` or `NAME=file:PATH` (repeatable)
     #[arg(long = "secret", value_name = "NAME=SOURCE")]
     secrets: Vec<String>,
+    #[command(flatten)]
+    credentials: CredentialArgs,
     /// When to pull step images
     #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
     pull: PullPolicy,
@@ -214,6 +232,8 @@ struct RunPipelineArgs {
     /// Data directory (local runs keep their files under `<data>/runs`)
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    credentials: CredentialArgs,
     /// `json` prints the run record to stdout
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
@@ -268,7 +288,12 @@ pub fn main() -> ExitCode {
         Command::Rollback(args) => block_on(promote::rollback(args)),
         Command::Envs(args) => block_on(promote::envs(args)),
         Command::Run(args) => block_on(run(args)),
-        Command::Serve(args) => block_on(serve(args)),
+        // The config is read before the runtime starts: its `env:` secrets leave the environment
+        // while the process still has one thread.
+        Command::Serve(args) => match server_config(&args) {
+            Ok(config) => block_on(serve(args, config)),
+            Err(code) => code,
+        },
         Command::GithubAction(args) => block_on(github::github_action(args)),
         Command::Builds(args) => block_on(builds::builds(args)),
     }
@@ -436,12 +461,16 @@ async fn run_pipeline(args: RunPipelineArgs) -> ExitCode {
         metrics: Vec::new(),
         pipeline_root: args.pipeline_root.clone(),
         service_account: None,
-        token_env: None,
+    };
+    let credentials = match args.credentials.parse() {
+        Ok(c) => c,
+        Err(e) => return fatal(&e, None),
     };
     let request = RunSpecRequest {
         spec_path: args.spec.clone(),
         run,
         data_dir: args.data_dir.clone().unwrap_or_else(Store::default_root),
+        credentials,
     };
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(watch_signals(cancel.clone()));
@@ -477,20 +506,22 @@ async fn run_pipeline(args: RunPipelineArgs) -> ExitCode {
     }
 }
 
-async fn serve(args: ServeArgs) -> ExitCode {
+/// Loads the server's config and moves its `env:` secrets from the environment into it. Runs on the
+/// main thread before the async runtime exists: no other thread can be reading the environment.
+fn server_config(args: &ServeArgs) -> Result<crate::server::config::ServerConfig, ExitCode> {
     let label = args.config.display().to_string();
-    let bytes = match std::fs::read(&args.config) {
-        Ok(bytes) => bytes,
-        Err(e) => return fatal(&format!("cannot read `{label}`: {e}"), None),
-    };
-    let mut config = match crate::server::config::load(&label, &bytes) {
-        Ok(config) => config,
-        Err(diagnostics) => {
-            let printer = Printer::stderr();
-            printer.plain(&diagnostics.to_string());
-            return fatal(&format!("{label}: the server config has problems"), None);
-        }
-    };
+    let bytes = std::fs::read(&args.config).map_err(|e| fatal(&format!("cannot read `{label}`: {e}"), None))?;
+    let mut config = crate::server::config::load(&label, &bytes).map_err(|diagnostics| {
+        Printer::stderr().plain(&diagnostics.to_string());
+        fatal(&format!("{label}: the server config has problems"), None)
+    })?;
+    let vars = config.capture_environment();
+    // SAFETY: `main` has not started the runtime or any other thread yet.
+    unsafe { crate::secrets::scrub_environment(&vars) };
+    Ok(config)
+}
+
+async fn serve(args: ServeArgs, mut config: crate::server::config::ServerConfig) -> ExitCode {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
@@ -515,6 +546,10 @@ async fn run(args: RunArgs) -> ExitCode {
             Err(e) => return fatal(&e.to_string(), None),
         }
     }
+    let credentials = match args.credentials.parse() {
+        Ok(c) => c,
+        Err(e) => return fatal(&e, None),
+    };
     let docker = match Docker::connect().await {
         Ok(d) => d,
         Err(e) => {
@@ -543,7 +578,8 @@ async fn run(args: RunArgs) -> ExitCode {
     request.keep_workspace = args.keep_workspace;
     request.jobs = args.jobs;
 
-    let engine = Engine::new(docker, store, crate::registry::Registry::new().await);
+    let mut engine = Engine::new(docker, store, crate::registry::Registry::new().await);
+    engine.credentials = credentials;
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(watch_signals(cancel.clone()));
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();

@@ -75,6 +75,8 @@ struct CommonArgs {
     /// `json` prints the result to stdout
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
+    #[command(flatten)]
+    credentials: super::CredentialArgs,
 }
 
 impl CommonArgs {
@@ -85,8 +87,11 @@ impl CommonArgs {
     async fn promoter(&self, printer: &Printer) -> Result<Promoter, ExitCode> {
         let store = self.store();
         let db = Database::open(store.root()).await.map_err(|e| fatal(&crate::error_chain(&e), None))?;
+        let credentials = self.credentials.parse().map_err(|e| fatal(&e, None))?;
         let progress = printer.clone();
-        Ok(Promoter::new(store, db, Registry::new().await).with_progress(Arc::new(move |line| progress.plain(&line))))
+        Ok(Promoter::new(store, db, Registry::new().await)
+            .with_credentials(credentials)
+            .with_progress(Arc::new(move |line| progress.plain(&line))))
     }
 }
 

@@ -136,7 +136,7 @@ pub struct Concurrency {
 pub(super) const BACKENDS: &[&str] = &["local", "kfp", "vertex"];
 pub(super) const EVENTS: &[&str] = &["push", "tag", "pull_request", "manual"];
 pub(super) const GATE_OPS: &[&str] = &[">=", ">", "<=", "<", "=="];
-pub(super) const RUN_SETTINGS: &[&str] = &["host", "project", "location", "pipelineRoot", "serviceAccount", "tokenEnv"];
+pub(super) const RUN_SETTINGS: &[&str] = &["host", "project", "location", "pipelineRoot", "serviceAccount"];
 
 impl Extensions {
     pub fn read(d: &mut Decoder, map: &mut MapReader<'_>) -> Extensions {
@@ -282,6 +282,17 @@ fn read_run_fields(d: &mut Decoder, map: &mut MapReader<'_>, pos: Pos) -> RunCon
     let wait = map.bool(d, "wait");
     let timeout = map.duration(d, "timeout");
     let metrics = map.string_list(d, "metrics");
+    // A build file names where a run goes, never which credential goes with it: `tokenEnv` let a build
+    // send any variable of the server's environment (its webhook secret) to a host of its choosing.
+    if let Some((n, p)) = map.take(d, "tokenEnv") {
+        d.error_hint(
+            n.pos,
+            &p,
+            "a build file cannot choose a credential: `tokenEnv` is not supported",
+            "remove it; the token for a host comes from the server config's `credentials:` \
+             (`pipewright run --credential ORIGIN=env:VAR` on your own machine; README: Credentials)",
+        );
+    }
     let settings = RUN_SETTINGS.iter().filter_map(|name| map.string(d, name).map(|v| (name.to_string(), v))).collect();
     RunConfig { pos, backend, parameters, wait, timeout, metrics, settings }
 }

@@ -371,7 +371,6 @@ fn run(obj: Obj) -> Obj {
         .field("location", "the Google Cloud region (`vertex`)", text())
         .field("pipelineRoot", "where the run keeps its artifacts", text())
         .field("serviceAccount", "the run's service account (`vertex`)", text())
-        .field("tokenEnv", "the env var holding the API token", text())
 }
 
 fn extensions(obj: Obj) -> Obj {

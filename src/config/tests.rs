@@ -194,6 +194,20 @@ fn output_only_and_api_only_fields_are_refused() {
 }
 
 #[test]
+fn a_build_file_cannot_choose_a_credential() {
+    // `tokenEnv` sent any variable of the server's environment to the build's `run.host`.
+    let hint = "the token for a host comes from the server config's `credentials:`";
+    check(
+        "steps:\n- name: a\nrun: {backend: kfp, host: 'http://127.0.0.1:9', tokenEnv: GITHUB_WEBHOOK_SECRET}\n",
+        &["cloudbuild.yaml:3:59: run.tokenEnv: a build file cannot choose a credential"],
+    );
+    let text = "steps:\n- name: a\nenvironments:\n- name: prod\n  run: {backend: kfp, host: h, token_env: X}\n";
+    let errors = load("cloudbuild.yaml", text.as_bytes(), &[]).expect_err("refused").to_string();
+    assert!(errors.contains("environments[0].run.tokenEnv: a build file cannot choose a credential"), "{errors}");
+    assert!(errors.contains(hint), "{errors}");
+}
+
+#[test]
 fn hosted_only_fields_warn() {
     let w = warnings(
         "steps:\n- name: a\nlogsBucket: gs://b\nserviceAccount: projects/p/serviceAccounts/x\noptions:\n  machineType: E2_HIGHCPU_8\n  logging: CLOUD_LOGGING_ONLY\n",

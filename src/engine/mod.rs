@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Diagnostics};
+use crate::credentials::Credentials;
 use crate::docker::{Docker, DockerError};
 use crate::executor::disk::{Disk, DiskError};
 use crate::executor::{DockerExecutor, Executor, ExecutorError, SandboxExecutor};
@@ -210,6 +211,8 @@ pub struct Engine {
     pub sandbox: Sandbox,
     /// The most any build gets (the server's `limits:`); a build asks through its machine type.
     pub limits: Limits,
+    /// The tokens uploads and runs of trusted builds may carry, each for one origin.
+    pub credentials: Credentials,
 }
 
 /// The sandbox executor, when this host has one.
@@ -232,7 +235,14 @@ impl Sandbox {
 impl Engine {
     /// An engine with no sandbox and no limits beyond what builds ask for.
     pub fn new(docker: Docker, store: Store, registry: Registry) -> Engine {
-        Engine { docker, store, registry, sandbox: Sandbox::none(), limits: Limits::default() }
+        Engine {
+            docker,
+            store,
+            registry,
+            sandbox: Sandbox::none(),
+            limits: Limits::default(),
+            credentials: Credentials::none(),
+        }
     }
 
     /// The executor a build of `trust` runs on, and the most it may use.
@@ -497,8 +507,10 @@ impl Run<'_> {
         let sender = events.clone();
         let progress: Arc<dyn Fn(String) + Send + Sync> =
             Arc::new(move |line| drop(sender.send(Event::Output { source: "promote".into(), line })));
-        let promoter =
-            crate::promote::Promoter::new(store.clone(), db, self.engine.registry.clone()).with_progress(progress);
+        // Only trusted builds get here (see `run`), so the server's credentials go with them.
+        let promoter = crate::promote::Promoter::new(store.clone(), db, self.engine.registry.clone())
+            .with_credentials(self.engine.credentials.clone())
+            .with_progress(progress);
         let mut summary = Vec::new();
         let mut ok = true;
         for (environment, result) in promoter.auto(record).await {

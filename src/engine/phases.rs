@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::steps::Shared;
 use super::{Event, Outcome, Run};
+use crate::credentials::Credentials;
 use crate::record::{Build, FailureType};
 
 /// What the phases after the steps share.
@@ -96,6 +97,12 @@ impl Phases<'_> {
     /// pipelines run (src/trust.rs).
     pub fn trusted(&self) -> bool {
         self.run.request.trust.level.is_trusted()
+    }
+
+    /// The tokens this build's uploads and runs may carry: none for an untrusted build, whatever the
+    /// server holds (it publishes and runs nothing either; this keeps it so if that changes).
+    pub fn credentials(&self) -> Credentials {
+        if self.trusted() { self.run.engine.credentials.clone() } else { Credentials::none() }
     }
 
     /// The registry component images go to: none for an untrusted build, whose images stay in its

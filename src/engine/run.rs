@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::Outcome;
 use super::phases::{PhaseError, PhaseOutcome, Phases};
 use super::specs::CheckedSpec;
+use crate::credentials::Credentials;
 use crate::plan::{RunBackend, RunPlan};
 use crate::record::{RunRecord, TimeSpan, Timestamp, Warning};
 use crate::runner::{self, LocalBackend, PipelineRunner, RunState, Submission, local};
@@ -47,12 +48,12 @@ impl Phases<'_> {
                 self.launch(&LocalBackend::new(runner, on_event), run, &submission, until, cancel).await
             }
             RunBackend::Kfp { host } => {
-                let token = token(run, &["PIPEWRIGHT_KFP_TOKEN"]);
-                self.launch(&runner::kfp::KfpBackend::new(host, token), run, &submission, until, cancel).await
+                let backend = kfp(host, &self.credentials()).map_err(PhaseError::new)?;
+                self.launch(&backend, run, &submission, until, cancel).await
             }
             RunBackend::Vertex { project, location, endpoint } => {
-                let token = token(run, &["PIPEWRIGHT_GOOGLE_TOKEN", "GOOGLE_OAUTH_ACCESS_TOKEN"]);
-                let backend = runner::vertex::VertexBackend::new(endpoint.as_deref(), project, location, token);
+                let backend =
+                    vertex(endpoint.as_deref(), project, location, &self.credentials()).map_err(PhaseError::new)?;
                 self.launch(&backend, run, &submission, until, cancel).await
             }
         }
@@ -160,10 +161,23 @@ impl Phases<'_> {
     }
 }
 
-fn token(run: &RunPlan, defaults: &[&str]) -> Option<String> {
-    let mut vars: Vec<&str> = run.token_env.iter().map(String::as_str).collect();
-    vars.extend_from_slice(defaults);
-    crate::upload::token_from_env(&vars)
+/// A Kubeflow Pipelines backend with the token the allow-list holds for `host`'s origin, if any (the
+/// build file names the host, never the token).
+fn kfp(host: &str, credentials: &Credentials) -> Result<runner::kfp::KfpBackend, String> {
+    let token = credentials.for_url(host).map_err(|e| e.to_string())?;
+    Ok(runner::kfp::KfpBackend::new(host, token.map(|t| t.expose().to_string())))
+}
+
+/// A Vertex AI backend with the token the allow-list holds for the endpoint it will call.
+fn vertex(
+    endpoint: Option<&str>,
+    project: &str,
+    location: &str,
+    credentials: &Credentials,
+) -> Result<runner::vertex::VertexBackend, String> {
+    let base = runner::vertex::endpoint(endpoint, location);
+    let token = credentials.for_url(&base).map_err(|e| e.to_string())?;
+    Ok(runner::vertex::VertexBackend::new(endpoint, project, location, token.map(|t| t.expose().to_string())))
 }
 
 pub fn state_text(state: RunState) -> &'static str {
@@ -194,6 +208,8 @@ pub struct RunSpecRequest {
     pub spec_path: std::path::PathBuf,
     pub run: RunPlan,
     pub data_dir: std::path::PathBuf,
+    /// The tokens the run may carry, each for one origin.
+    pub credentials: Credentials,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -206,6 +222,8 @@ pub enum RunSpecError {
     Docker(#[from] crate::docker::DockerError),
     #[error(transparent)]
     Backend(#[from] runner::BackendError),
+    #[error("{0}")]
+    Credentials(String),
 }
 
 /// Runs a spec file on `request.run.backend`, waiting if asked, and returns what a build would record.
@@ -248,12 +266,12 @@ pub async fn run_spec(
             record
         }
         RunBackend::Kfp { host } => {
-            let backend = runner::kfp::KfpBackend::new(host, token(run, &["PIPEWRIGHT_KFP_TOKEN"]));
+            let backend = kfp(host, &request.credentials).map_err(RunSpecError::Credentials)?;
             launch_alone(&backend, run, &submission, until, cancel).await
         }
         RunBackend::Vertex { project, location, endpoint } => {
-            let token = token(run, &["PIPEWRIGHT_GOOGLE_TOKEN", "GOOGLE_OAUTH_ACCESS_TOKEN"]);
-            let backend = runner::vertex::VertexBackend::new(endpoint.as_deref(), project, location, token);
+            let backend = vertex(endpoint.as_deref(), project, location, &request.credentials)
+                .map_err(RunSpecError::Credentials)?;
             launch_alone(&backend, run, &submission, until, cancel).await
         }
     }

@@ -34,7 +34,7 @@ impl Phases<'_> {
         }
         let destinations = if self.trusted() { pipeline.uploads.as_slice() } else { &[] };
         for destination in destinations {
-            match publish(destination, &publication, &self.run.engine.registry).await {
+            match publish(destination, &publication, &self.run.engine.registry, &self.credentials()).await {
                 Ok(record) => {
                     self.output("upload", &format!("{} {} {}", record.destination, record.uri, record.version));
                     uploads.push(record);

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::policy::{self, Approval, BuildFacts, Environment, Facts, Refusal};
+use crate::credentials::Credentials;
 use crate::record::{Build, PromotionRecord, RunRecord, Status, UploadRecord};
 use crate::registry::Registry;
 use crate::store::db::{ApprovalRow, AuditEntry, Database, DbError, Release, ReleaseDigests, now};
@@ -110,12 +111,20 @@ pub struct Promoter {
     store: Store,
     db: Database,
     registry: Registry,
+    /// The tokens an environment's uploads and run may carry, each for one origin.
+    credentials: Credentials,
     progress: Arc<dyn Fn(String) + Send + Sync>,
 }
 
 impl Promoter {
     pub fn new(store: Store, db: Database, registry: Registry) -> Promoter {
-        Promoter { store, db, registry, progress: Arc::new(|_| {}) }
+        Promoter { store, db, registry, credentials: Credentials::none(), progress: Arc::new(|_| {}) }
+    }
+
+    /// The operator's allow-list (the server config's `credentials:`, or `--credential`).
+    pub fn with_credentials(mut self, credentials: Credentials) -> Promoter {
+        self.credentials = credentials;
+        self
     }
 
     /// Receives a line per thing done (`tagged …`, `uploaded …`).
@@ -439,8 +448,9 @@ impl Promoter {
             .into(),
         };
         for destination in destinations {
-            let upload =
-                publish(destination, &publication, &self.registry).await.map_err(|e| partial(&tagged, &uploads, e))?;
+            let upload = publish(destination, &publication, &self.registry, &self.credentials)
+                .await
+                .map_err(|e| partial(&tagged, &uploads, e))?;
             (self.progress)(format!("uploaded {} {} {}", upload.destination, upload.uri, upload.version));
             if upload.destination == "oci"
                 && let Some((repository, digest)) = upload.uri.rsplit_once('@')
@@ -469,6 +479,7 @@ impl Promoter {
             spec_path: self.store.spec_blob(&pipeline.name, &pipeline.spec_digest),
             run: plan.clone(),
             data_dir: self.store.root().to_path_buf(),
+            credentials: self.credentials.clone(),
         };
         let progress = self.progress.clone();
         let on_output: Arc<dyn Fn(String, String) + Send + Sync> =

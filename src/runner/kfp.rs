@@ -16,7 +16,11 @@ pub struct KfpBackend {
 
 impl KfpBackend {
     pub fn new(host: &str, token: Option<String>) -> KfpBackend {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap_or_default();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .redirect(crate::credentials::redirect_policy())
+            .build()
+            .unwrap_or_default();
         KfpBackend { http, host: host.trim_end_matches('/').to_string(), token, poll: super::PollInterval::from_env() }
     }
 

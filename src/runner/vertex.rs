@@ -20,10 +20,19 @@ pub struct VertexBackend {
     poll: super::PollInterval,
 }
 
+/// The API a run in `location` goes to: `endpoint` when given, else Google's regional one.
+pub fn endpoint(endpoint: Option<&str>, location: &str) -> String {
+    endpoint.map_or_else(|| format!("https://{location}-aiplatform.googleapis.com"), str::to_string)
+}
+
 impl VertexBackend {
     pub fn new(endpoint: Option<&str>, project: &str, location: &str, token: Option<String>) -> VertexBackend {
-        let endpoint = endpoint.map_or_else(|| format!("https://{location}-aiplatform.googleapis.com"), str::to_string);
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap_or_default();
+        let endpoint = self::endpoint(endpoint, location);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .redirect(crate::credentials::redirect_policy())
+            .build()
+            .unwrap_or_default();
         VertexBackend {
             http,
             endpoint: endpoint.trim_end_matches('/').to_string(),

@@ -362,6 +362,7 @@ async fn enqueue(
 
 fn promoter(state: &State) -> Promoter {
     Promoter::new(state.store.clone(), state.db.clone(), state.registry.clone())
+        .with_credentials(state.config.credentials.clone())
 }
 
 pub async fn approve(state: &Arc<State>, build_id: &str, body: &PromoteBody, who: &str) -> Result<Value, ApiError> {

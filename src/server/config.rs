@@ -23,6 +23,8 @@
 //!   approvers: [alice]                   # forge logins whose comments approve (GitLab, Gitea say no rights)
 //!   untrustedBuilds: sandbox             # sandbox (default) | never
 //! secrets: {HF_TOKEN: env:HF_TOKEN}
+//! credentials:                           # the only hosts that get a token (src/credentials.rs)
+//! - {host: https://kfp.example.com, token: env:KFP_TOKEN}
 //! limits: {cpus: 2, memory: 8GiB, pids: 4096, workspace: 100GiB}   # the most any build gets
 //! sandbox:                               # where untrusted builds run (README: Running untrusted builds)
 //!   docker: unix:///run/pipewright-sandbox/docker.sock
@@ -31,14 +33,16 @@
 //!   limits: {memory: 2GiB}
 //! ```
 //!
-//! Secret values (tokens, webhook secrets, build secrets) are never written in the file: each is
-//! `env:VAR` or `file:PATH`, read once at start-up.
+//! Secret values (tokens, webhook secrets, build secrets, credentials) are never written in the file:
+//! each is `env:VAR` or `file:PATH`. Every `env:VAR` is read once at start-up and removed from the
+//! process environment ([`ServerConfig::capture_environment`]).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::config::{Decoder, Diagnostics, Pos};
+use crate::credentials::{Credential, Credentials, Origin};
 use crate::executor::{SandboxConfig, SandboxNetwork};
 use crate::limits::Limits;
 use crate::secrets::SecretSource;
@@ -69,6 +73,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Where untrusted builds run.
     pub sandbox: SandboxConfig,
+    /// The tokens trusted builds' uploads and runs may carry, each for one origin.
+    pub credentials: Credentials,
 }
 
 #[derive(Clone, Debug)]
@@ -120,6 +126,23 @@ pub struct StatusConfig {
 impl ServerConfig {
     pub fn repository(&self, name: &str) -> Option<&RepositoryConfig> {
         self.repositories.iter().find(|r| r.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Reads every `env:VAR` the config names (webhook secrets, status tokens, API tokens, build
+    /// secrets, credentials) into the config, and returns the variables read, which the caller removes
+    /// from the environment ([`crate::secrets::scrub_environment`]) so that no child inherits them.
+    pub fn capture_environment(&mut self) -> Vec<String> {
+        let mut vars = Vec::new();
+        for repo in &mut self.repositories {
+            vars.extend(repo.webhook_secret.as_mut().and_then(SecretSource::capture));
+            vars.extend(repo.statuses.as_mut().and_then(|s| s.token.capture()));
+        }
+        vars.extend(self.tokens.iter_mut().filter_map(|t| t.token.capture()));
+        vars.extend(self.secrets.values_mut().filter_map(SecretSource::capture));
+        vars.extend(self.credentials.capture());
+        vars.sort();
+        vars.dedup();
+        vars
     }
 }
 
@@ -206,6 +229,10 @@ fn read(d: &mut Decoder, root: &crate::yaml::Node) -> Option<ServerConfig> {
         Some((node, path)) => read_sandbox(d, node, &path),
         None => SandboxConfig::default(),
     };
+    let credentials = match map.take(d, "credentials") {
+        Some((node, path)) => read_credentials(d, node, &path),
+        None => Credentials::none(),
+    };
     map.finish(d);
     let mut names = std::collections::HashSet::new();
     for (i, repo) in repositories.iter().enumerate() {
@@ -227,7 +254,44 @@ fn read(d: &mut Decoder, root: &crate::yaml::Node) -> Option<ServerConfig> {
         secrets,
         limits,
         sandbox,
+        credentials,
     })
+}
+
+/// `credentials: [{host: ORIGIN, token: env:VAR | file:PATH}]`; every problem reported at its entry.
+fn read_credentials(d: &mut Decoder, node: &crate::yaml::Node, path: &str) -> Credentials {
+    let entries = d.list(node, path, |d, n, p| {
+        let mut m = d.map(n, p)?;
+        let host = m.string(d, "host");
+        if host.is_none() && !m.has("host") {
+            d.error(m.pos, &m.child("host"), "is required");
+        }
+        let origin = host.and_then(|h| match Origin::parse(&h.value) {
+            Ok(origin) => Some(origin),
+            Err(e) => {
+                d.error_hint(
+                    h.pos,
+                    &m.child("host"),
+                    e.to_string(),
+                    "write the origin only, e.g. `https://kfp.example.com`",
+                );
+                None
+            }
+        });
+        let token = secret_source(d, &mut m, "token", true);
+        let pos = m.pos;
+        m.finish(d);
+        Some((pos, format!("{p}.host"), Credential { origin: origin?, token: token? }))
+    });
+    let mut kept: Vec<Credential> = Vec::new();
+    for (pos, field, entry) in entries {
+        if kept.iter().any(|k| k.origin == entry.origin) {
+            d.error(pos, &field, format!("`{}` is given twice", entry.origin));
+        } else {
+            kept.push(entry);
+        }
+    }
+    Credentials::new(kept).expect("duplicates were refused above")
 }
 
 fn read_limits(d: &mut Decoder, node: &crate::yaml::Node, path: &str) -> Limits {
@@ -432,14 +496,7 @@ fn parse_source(text: &str) -> Option<SecretSource> {
 
 /// Reads a secret's value now (at start-up: a missing one stops the server with its name).
 pub fn read_secret(what: &str, source: &SecretSource) -> Result<String, String> {
-    match source {
-        SecretSource::Env(var) => {
-            std::env::var(var).map_err(|_| format!("{what}: environment variable `{var}` is not set"))
-        }
-        SecretSource::File(path) => std::fs::read_to_string(path)
-            .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
-            .map_err(|e| format!("{what}: cannot read `{path}`: {e}")),
-    }
+    source.read_value().map_err(|e| format!("{what}: {e}"))
 }
 
 #[cfg(test)]
@@ -501,6 +558,51 @@ mod tests {
         ] {
             assert!(e.contains(expected), "missing `{expected}` in:\n{e}");
         }
+    }
+
+    #[test]
+    fn credentials_are_origins_with_a_source() {
+        let text = "credentials:\n- {host: 'https://KFP.example.com/', token: env:KFP_TOKEN}\n\
+                    - {host: 'http://127.0.0.1:8888', token: file:/run/kfp}\n";
+        let c = load("server.yaml", text.as_bytes()).expect("valid");
+        let origins: Vec<String> = c.credentials.origins().map(ToString::to_string).collect();
+        assert_eq!(origins, ["https://kfp.example.com", "http://127.0.0.1:8888"]);
+
+        let bad = "credentials:\n- {host: 'https://kfp.example.com/pipeline', token: env:A}\n\
+                   - {host: 'https://u@kfp.example.com', token: env:A}\n- {token: env:A}\n\
+                   - {host: 'https://a.example', token: hunter2}\n- {host: 'https://b.example', token: env:B}\n\
+                   - {host: 'https://b.example:443', token: env:C}\n";
+        let e = load("server.yaml", bad.as_bytes()).expect_err("invalid").to_string();
+        for expected in [
+            "server.yaml:2:10: credentials[0].host: `https://kfp.example.com/pipeline` is not an origin",
+            "credentials[1].host: `https://u@kfp.example.com` is not an origin for a credential: it names a user",
+            "credentials[2].host: is required",
+            "credentials[3].token: a secret is never written in the config file",
+            "credentials[5].host: `https://b.example` is given twice",
+        ] {
+            assert!(e.contains(expected), "missing `{expected}` in:\n{e}");
+        }
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn every_env_secret_is_captured_once() {
+        // `PATH` is set wherever tests run; capturing only reads it (the caller scrubs).
+        let value = std::env::var("PATH").expect("PATH is set");
+        let text = "tokens: [{name: a, token: env:PATH}]\nrepositories:\n- {name: a/b, url: u, webhookSecret: env:PATH}\n\
+                    secrets: {S: env:PATH, U: env:PIPEWRIGHT_TEST_SURELY_UNSET}\n\
+                    credentials: [{host: 'https://k.example', token: env:PATH}]\n";
+        let mut c = load("server.yaml", text.as_bytes()).expect("valid");
+        assert_eq!(c.capture_environment(), ["PATH".to_string()]);
+        let captured = SecretSource::Captured { var: "PATH".into(), value: crate::secrets::Secret::new(value.clone()) };
+        assert_eq!(c.secrets["S"], captured);
+        assert_eq!(c.tokens[0].token, captured);
+        assert_eq!(c.repositories[0].webhook_secret.as_ref(), Some(&captured));
+        assert_eq!(c.secrets["U"], SecretSource::Env("PIPEWRIGHT_TEST_SURELY_UNSET".into()), "unset stays as it was");
+        assert_eq!(captured.to_string(), "env:PATH");
+        let token = c.credentials.for_url("https://k.example/x").expect("readable").expect("listed");
+        assert_eq!(token.expose(), value);
+        assert!(!format!("{c:?}").contains(&value), "Debug never shows a value");
     }
 
     #[test]

@@ -329,7 +329,8 @@ async fn rollback(
         Ok(who) => who,
         Err(e) => return denied(e),
     };
-    let promoter = crate::promote::Promoter::new(state.store.clone(), state.db.clone(), state.registry.clone());
+    let promoter = crate::promote::Promoter::new(state.store.clone(), state.db.clone(), state.registry.clone())
+        .with_credentials(state.config.credentials.clone());
     let actor = crate::promote::Actor { name: who, comment: form.comment };
     let message = match promoter.rollback(&env, &actor).await {
         Ok(p) => format!("rolled back {env} to build {}", &p.release.build_id[..p.release.build_id.len().min(8)]),

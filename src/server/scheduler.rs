@@ -155,6 +155,7 @@ async fn run_build(state: &Arc<State>, row: &QueuedBuild, cancel: CancellationTo
         registry: state.registry.clone(),
         sandbox: state.sandbox.clone(),
         limits: state.config.limits,
+        credentials: state.config.credentials.clone(),
     };
     let (events, mut receiver) = tokio::sync::mpsc::unbounded_channel();
     // The engine writes every line to the build's log files, which the API and the dashboard follow;

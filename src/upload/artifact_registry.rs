@@ -24,7 +24,9 @@ pub struct TemplateVersion {
 impl ArtifactRegistryClient {
     /// `url` is the repository, `https://<location>-kfp.pkg.dev/<project>/<repository>`.
     pub fn new(url: &str, token: Option<String>) -> ArtifactRegistryClient {
-        ArtifactRegistryClient { http: reqwest::Client::new(), url: url.trim_end_matches('/').to_string(), token }
+        let http =
+            reqwest::Client::builder().redirect(crate::credentials::redirect_policy()).build().unwrap_or_default();
+        ArtifactRegistryClient { http, url: url.trim_end_matches('/').to_string(), token }
     }
 
     pub async fn upload(&self, file_name: &str, spec: &[u8], tags: &[String]) -> Result<TemplateVersion, UploadError> {

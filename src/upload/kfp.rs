@@ -28,7 +28,9 @@ pub struct KfpVersion {
 impl KfpClient {
     /// `host` is the API base, e.g. `http://ml-pipeline.kubeflow:8888` or `https://host/pipeline`.
     pub fn new(host: &str, token: Option<String>) -> KfpClient {
-        KfpClient { http: reqwest::Client::new(), host: host.trim_end_matches('/').to_string(), token }
+        let http =
+            reqwest::Client::builder().redirect(crate::credentials::redirect_policy()).build().unwrap_or_default();
+        KfpClient { http, host: host.trim_end_matches('/').to_string(), token }
     }
 
     fn url(&self, path: &str) -> String {

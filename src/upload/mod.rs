@@ -25,25 +25,6 @@ impl UploadError {
     }
 }
 
-/// Reads a bearer token from the first of `vars` that is set (`NAME` holds the token, `NAME_PATH` a
-/// file with it). Tokens are secrets: they only ever go into an `Authorization` header.
-pub fn token_from_env(vars: &[&str]) -> Option<String> {
-    for var in vars {
-        if let Some(path) = var.strip_suffix("@file") {
-            if let Ok(path) = std::env::var(path)
-                && let Ok(token) = std::fs::read_to_string(path)
-            {
-                return Some(token.trim().to_string());
-            }
-        } else if let Ok(token) = std::env::var(var)
-            && !token.trim().is_empty()
-        {
-            return Some(token.trim().to_string());
-        }
-    }
-    None
-}
-
 /// Trims a response body for an error message.
 fn snippet(body: &str) -> String {
     let body = body.trim();

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{ArtifactRegistryClient, KfpClient, token_from_env};
+use super::{ArtifactRegistryClient, KfpClient};
+use crate::credentials::Credentials;
 use crate::plan::UploadPlan;
 use crate::record::UploadRecord;
 use crate::registry::{Artifact, Registry};
@@ -29,16 +30,18 @@ pub struct Publication {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// Publishes `spec` to `destination`; the error names the destination.
+/// Publishes `spec` to `destination`; the error names the destination. The destination is the build
+/// file's; a token goes with it only when `credentials` lists its origin.
 pub async fn publish(
     destination: &UploadPlan,
     spec: &Publication,
     registry: &Registry,
+    credentials: &Credentials,
 ) -> Result<UploadRecord, String> {
     match destination {
         UploadPlan::Oci(repository) => oci(registry, repository, spec).await,
-        UploadPlan::Kfp { host, pipeline } => kfp(host, pipeline, spec).await,
-        UploadPlan::ArtifactRegistry(url) => artifact_registry(url, spec).await,
+        UploadPlan::Kfp { host, pipeline } => kfp(host, pipeline, spec, credentials).await,
+        UploadPlan::ArtifactRegistry(url) => artifact_registry(url, spec, credentials).await,
     }
 }
 
@@ -64,9 +67,14 @@ async fn oci(registry: &Registry, repository: &str, spec: &Publication) -> Resul
     })
 }
 
-async fn kfp(host: &str, pipeline: &str, spec: &Publication) -> Result<UploadRecord, String> {
-    let token = token_from_env(&["PIPEWRIGHT_KFP_TOKEN", "KF_PIPELINES_SA_TOKEN_PATH@file"]);
-    let version = KfpClient::new(host, token)
+async fn kfp(
+    host: &str,
+    pipeline: &str,
+    spec: &Publication,
+    credentials: &Credentials,
+) -> Result<UploadRecord, String> {
+    let token = credentials.for_url(host).map_err(|e| format!("kfp `{host}`: {e}"))?;
+    let version = KfpClient::new(host, token.map(|t| t.expose().to_string()))
         .upload_version(pipeline, &spec.version_name, &spec.description, &spec.bytes)
         .await
         .map_err(|e| format!("kfp `{host}`: {e}"))?;
@@ -78,9 +86,9 @@ async fn kfp(host: &str, pipeline: &str, spec: &Publication) -> Result<UploadRec
     })
 }
 
-async fn artifact_registry(url: &str, spec: &Publication) -> Result<UploadRecord, String> {
-    let token = token_from_env(&["PIPEWRIGHT_GOOGLE_TOKEN", "GOOGLE_OAUTH_ACCESS_TOKEN"]);
-    let version = ArtifactRegistryClient::new(url, token)
+async fn artifact_registry(url: &str, spec: &Publication, credentials: &Credentials) -> Result<UploadRecord, String> {
+    let token = credentials.for_url(url).map_err(|e| format!("artifactRegistry `{url}`: {e}"))?;
+    let version = ArtifactRegistryClient::new(url, token.map(|t| t.expose().to_string()))
         .upload(&format!("{}.yaml", spec.pipeline), &spec.bytes, &spec.tags)
         .await
         .map_err(|e| format!("artifactRegistry `{url}`: {e}"))?;

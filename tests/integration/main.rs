@@ -8,6 +8,7 @@ mod builds;
 mod cancel;
 mod cli;
 mod contract;
+mod credentials;
 mod diff;
 mod dockerfile;
 mod github_action;

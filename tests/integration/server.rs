@@ -17,6 +17,8 @@ pub const TOKEN_ALICE: &str = "alice-token-0123456789";
 pub const TOKEN_BOB: &str = "bob-token-0123456789ab";
 /// The token of the author of every commit [`GitRepo`] makes.
 pub const TOKEN_ADA: &str = "ada-token-0123456789abc";
+/// In the server's environment as `PW_KFP_TOKEN`, for configs that list it in `credentials:`.
+pub const KFP_TOKEN: &str = "kfp-token-0123456789";
 
 /// A running `pipewright serve`.
 pub struct Server {
@@ -69,6 +71,7 @@ impl Server {
             .env("PW_BOB", TOKEN_BOB)
             .env("PW_ADA", TOKEN_ADA)
             .env("PW_STATUS_TOKEN", "status-token")
+            .env("PW_KFP_TOKEN", KFP_TOKEN)
             .env("PIPEWRIGHT_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -86,6 +89,11 @@ impl Server {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("the server did not come up:\n{}", self.log());
+    }
+
+    /// The server process's id (for `/proc/<pid>/…`).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server is running").id()
     }
 
     pub fn log(&self) -> String {

@@ -40,4 +40,8 @@ while IFS= read -r item; do
   item=${item#"${item%%[![:space:]]*}"} item=${item%"${item##*[![:space:]]}"}
   [[ -n "$item" ]] && args+=(--secret "$item")
 done <<<"${INPUT_SECRETS:-}"
+while IFS= read -r item; do
+  item=${item#"${item%%[![:space:]]*}"} item=${item%"${item##*[![:space:]]}"}
+  [[ -n "$item" ]] && args+=(--credential "$item")
+done <<<"${INPUT_CREDENTIALS:-}"
 exec "$bin" "${args[@]}"

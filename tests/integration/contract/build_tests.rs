@@ -9,11 +9,17 @@ use sha2::{Digest, Sha256};
 use super::{FakeArtifactRegistry, FakeKfp, demo_ir};
 use crate::support::*;
 
-/// `pipewright run REPO --format json` like `support::run_build`, with extra environment variables.
-fn run_build_with_env(repo: &Path, env: &[(&str, &str)]) -> RunResult {
+/// `pipewright run REPO --format json` like `support::run_build`, with extra environment variables and
+/// arguments (`--credential`).
+fn run_build_with_env(repo: &Path, env: &[(&str, &str)], args: &[String]) -> RunResult {
     let data = tempfile::tempdir().expect("tempdir");
     let mut command = pipewright();
-    command.arg("run").arg(repo).args(["--format", "json", "--pull", "never", "--data-dir"]).arg(data.path());
+    command
+        .arg("run")
+        .arg(repo)
+        .args(["--format", "json", "--pull", "never", "--data-dir"])
+        .arg(data.path())
+        .args(args);
     for var in
         ["PIPEWRIGHT_KFP_TOKEN", "KF_PIPELINES_SA_TOKEN_PATH", "PIPEWRIGHT_GOOGLE_TOKEN", "GOOGLE_OAUTH_ACCESS_TOKEN"]
     {
@@ -54,6 +60,10 @@ fn build_upload_contract_kfp_and_artifact_registry() {
     let r = run_build_with_env(
         repo.path(),
         &[("PIPEWRIGHT_KFP_TOKEN", "kfp-t0ken"), ("PIPEWRIGHT_GOOGLE_TOKEN", "google-t0ken")],
+        &[
+            format!("--credential={}=env:PIPEWRIGHT_KFP_TOKEN", kfp.url()),
+            format!("--credential={}=env:PIPEWRIGHT_GOOGLE_TOKEN", registry.url()),
+        ],
     );
 
     assert_eq!(r.status(), "SUCCESS", "{}\n{:#}", r.stderr(), r.record["failureInfo"]);
@@ -126,7 +136,7 @@ fn promotion_contract_kfp_and_artifact_registry() {
     let mut repo = GitRepo::new();
     repo.write("cloudbuild.yaml", &config).write("pipeline.yaml", &spec);
     let sha = repo.commit("a pipeline with a prod environment");
-    let r = run_build_with_env(repo.path(), &[]);
+    let r = run_build_with_env(repo.path(), &[], &[]);
     assert_eq!(r.status(), "SUCCESS", "{}", r.stderr());
     assert!(kfp.lines().is_empty(), "the build itself uploads nothing to KFP");
 
@@ -135,6 +145,7 @@ fn promotion_contract_kfp_and_artifact_registry() {
         .arg(r.data.path())
         .env("PIPEWRIGHT_USER", "carol")
         .env("PIPEWRIGHT_POLL_MS", "10")
+        .arg(format!("--credential={}=env:PIPEWRIGHT_GOOGLE_TOKEN", registry.url()))
         .env("PIPEWRIGHT_GOOGLE_TOKEN", "google-t0ken")
         .env_remove("PIPEWRIGHT_KFP_TOKEN")
         .output()
