@@ -10,6 +10,7 @@ pub mod docker;
 pub mod engine;
 pub mod executor;
 pub mod github;
+pub mod host_path;
 pub mod image;
 pub mod image_ref;
 pub mod kfp;

@@ -475,7 +475,15 @@ impl Planner<'_> {
 
     fn pipeline(&mut self, global_env: &[String], global_volumes: &[VolumeMount]) -> Option<PipelinePlan> {
         let pipeline = self.config.extensions.pipeline.as_ref()?;
-        let name = self.text(pipeline.name.as_ref()?, "pipeline.name");
+        let name_field = pipeline.name.as_ref()?;
+        let name = self.text(name_field, "pipeline.name");
+        // The name is a directory of the data directory (`specs/<name>/`): one segment, never a path.
+        if let Err(e) = crate::host_path::Segment::new(&name) {
+            let hint = "the pipeline name is one path segment such as `train`: 1 to 255 bytes without `/`, `\\` or NUL, not `.` or `..`";
+            let message = e.to_string();
+            let reason = message.lines().next().unwrap_or_default().to_string();
+            self.d.error_hint(name_field.pos, "pipeline.name", reason, hint);
+        }
         let spec = self.text(pipeline.spec.as_ref()?, "pipeline.spec");
         let compile = pipeline.compile.as_ref().map(|step| {
             let mut planned = self.step(step, "pipeline.compile", global_env, global_volumes);

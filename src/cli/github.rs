@@ -332,7 +332,7 @@ async fn failure_annotations(root: &Path, build: &Build) -> Vec<(Option<Location
 /// sentence saying why there is nothing to compare.
 async fn spec_changes(engine: &Engine, build: &Build, event: &Event, base_spec: Option<&Path>) -> Option<String> {
     let pipeline = build.pipeline.as_ref().filter(|p| !p.spec_digest.is_empty())?;
-    let head = tokio::fs::read(engine.store.spec_blob(&pipeline.name, &pipeline.spec_digest)).await.ok()?;
+    let head = tokio::fs::read(engine.store.recorded_spec(&pipeline.name, &pipeline.spec_digest).ok()?).await.ok()?;
     let (label, base) = match base_spec {
         Some(path) => match tokio::fs::read(path).await {
             Ok(bytes) => (format!("`{}`", path.display()), bytes),

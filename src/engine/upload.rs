@@ -13,9 +13,12 @@ impl Phases<'_> {
         let plan = &self.run.plan;
         let pipeline = plan.pipeline.as_ref().expect("the upload runs only for a pipeline");
         let store = &self.run.engine.store;
+        // The plan refused a name that is not a segment; this is where that is relied on.
+        let name = crate::host_path::Segment::new(&pipeline.name)
+            .map_err(|e| PhaseError::new(format!("`pipeline.name`: {}", crate::error_chain(&e))))?;
         let path = store
-            .save_spec(&pipeline.name, &plan.commit_sha, &spec.bytes, &spec.digest)
-            .map_err(|e| PhaseError::new(e.to_string()))?;
+            .save_spec(&name, &plan.commit_sha, &spec.bytes, &spec.digest)
+            .map_err(|e| PhaseError::new(crate::error_chain(&e)))?;
         let mut uploads = vec![UploadRecord {
             destination: "local".into(),
             uri: path.display().to_string(),

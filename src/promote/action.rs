@@ -427,7 +427,10 @@ impl Promoter {
         if destinations.is_empty() {
             return Ok((tagged, uploads, digests));
         }
-        let blob = self.store.spec_blob(&pipeline.name, &pipeline.spec_digest);
+        let blob = self
+            .store
+            .recorded_spec(&pipeline.name, &pipeline.spec_digest)
+            .map_err(|e| partial(&tagged, &[], crate::error_chain(&e)))?;
         let bytes = tokio::fs::read(&blob)
             .await
             .map_err(|e| partial(&tagged, &[], format!("cannot read the build's spec `{}`: {e}", blob.display())))?;
@@ -476,7 +479,7 @@ impl Promoter {
             return Ok(RunRecord { state: "FAILED".into(), error: Some(message), ..RunRecord::default() });
         };
         let request = crate::engine::run::RunSpecRequest {
-            spec_path: self.store.spec_blob(&pipeline.name, &pipeline.spec_digest),
+            spec_path: self.store.recorded_spec(&pipeline.name, &pipeline.spec_digest)?,
             run: plan.clone(),
             data_dir: self.store.root().to_path_buf(),
             credentials: self.credentials.clone(),

@@ -779,6 +779,17 @@ fn check(pipeline: &Pipeline, ir: &At<'_>) -> Result<(), IrError> {
     let mut dags: Vec<(String, &Component)> = vec![("root".to_string(), &pipeline.root)];
     dags.extend(pipeline.components.iter().map(|(name, c)| (format!("components.{name}"), c)));
     for (path, component) in &dags {
+        // Output names become file names in the task's directory (the local runner's layout).
+        for (kind, names) in [
+            ("parameters", component.outputs.parameters.keys().collect::<Vec<_>>()),
+            ("artifacts", component.outputs.artifacts.keys().collect()),
+        ] {
+            for name in names {
+                if let Err(e) = crate::host_path::Segment::new(name) {
+                    return Err(error(format!("{path}.outputDefinitions.{kind}.{name}"), e.to_string()));
+                }
+            }
+        }
         match &component.body {
             Body::Executor(label) if !pipeline.executors.contains_key(label) => {
                 return Err(error(
@@ -801,6 +812,10 @@ fn check_dag(
 ) -> Result<(), IrError> {
     for (name, task) in &dag.tasks {
         let at = format!("{path}.tasks.{name}");
+        // A task's name is a directory of the run (the local runner's layout).
+        if let Err(e) = crate::host_path::Segment::new(name) {
+            return Err(error(at, e.to_string()));
+        }
         if pipeline.component(&task.component).is_none() {
             return Err(error(
                 format!("{at}.componentRef.name"),

@@ -11,8 +11,14 @@
 //! Layout: a task's path is its DAG tasks joined by `/`, with the iterations of enclosing loops after
 //! its name (`for-loop-2/print-op[1]`); its directory `<root>/<run id>/<path>/` holds
 //! `parameters/<name>`, `artifacts/<name>` and `executor_output.json` (the backend writes parameters
-//! to `/tmp/kfp/outputs`; here a run keeps everything in one place). The whole pipeline root is
-//! mounted, so `{{$.pipeline_root}}` works too.
+//! to `/tmp/kfp/outputs`; here a run keeps everything in one place). `{{$.pipeline_root}}` is the
+//! run's directory.
+//!
+//! What a task may touch (THREATS.md property 6): its own directory, mounted read-write, and its input
+//! artifacts, each mounted read-only at its path; nothing else of the run, of other runs or of the
+//! host. Every path is a [`crate::host_path`] path: task and output names are single segments (the IR
+//! reader refuses others), an ExecutorOutput URI must lie in the task's own directory, and a link a
+//! task leaves behind is never followed when the runner reads its outputs or mounts them downstream.
 //!
 //! Decisions where the backend was unclear or has no local equivalent:
 //! - A failing task fails the run. Running siblings are stopped (SIGTERM, SIGKILL after the grace
@@ -39,7 +45,7 @@ mod outputs;
 mod placeholders;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
@@ -50,6 +56,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ir::{IrError, Pipeline};
 use crate::docker::Docker;
+use crate::host_path::{HostPathError, Rooted, Segment};
 use crate::record::Timestamp;
 
 /// The label naming the local run a container belongs to (besides the owning build's labels).
@@ -154,11 +161,11 @@ pub enum RunError {
     ParameterType { label: String, name: String, expected: &'static str, found: String },
     #[error("{label}: pipeline parameter `{name}` has no default and no value was given")]
     MissingParameter { label: String, name: String },
-    #[error("cannot create the run directory `{}`", path.display())]
+    #[error("cannot create the run directory under `{}`", path.display())]
     Root {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: HostPathError,
     },
 }
 
@@ -202,11 +209,11 @@ impl LocalRunner {
     ) -> Result<LocalRun, RunError> {
         let pipeline = Pipeline::parse(spec, label)?;
         let root_inputs = inputs::root_parameters(&pipeline, label, parameters)?;
-        let root =
-            std::path::absolute(&self.root).map_err(|source| RunError::Root { path: self.root.clone(), source })?;
+        let root_error = |source| RunError::Root { path: self.root.clone(), source };
+        let root = Rooted::root(&self.root).map_err(root_error)?;
         let run_id = uuid::Uuid::new_v4().to_string();
-        let dir = root.join(&run_id);
-        create_dir(&dir).map_err(|source| RunError::Root { path: dir.clone(), source })?;
+        let dir = root.join(&Segment::new(&run_id).expect("a UUID is a segment"));
+        create_dir(&dir).map_err(root_error)?;
         let created = Timestamp::now();
         let run = dag::Run {
             runner: self,
@@ -217,7 +224,6 @@ impl LocalRunner {
                 created_utc: rfc3339(&created),
             },
             dir: dir.clone(),
-            root,
             slots: tokio::sync::Semaphore::new(self.parallelism.unwrap_or(pipeline.task_count().max(1))),
             results: Mutex::new(Vec::new()),
             metrics: Mutex::new(Vec::new()),
@@ -244,7 +250,7 @@ impl LocalRunner {
             metrics,
             outputs: finished.outputs.parameters.into_iter().collect(),
             error,
-            dir,
+            dir: dir.path().to_path_buf(),
         })
     }
 }
@@ -282,11 +288,13 @@ struct Values {
     artifacts: BTreeMap<String, Vec<Artifact>>,
 }
 
-/// A directory every container user can write: images often run as a non-root user.
-fn create_dir(path: &Path) -> std::io::Result<()> {
+/// A directory every container user can write: images often run as a non-root user. `path` is
+/// checked for links before and after it is made, so the mode never lands on a directory outside.
+fn create_dir(path: &Rooted) -> Result<(), HostPathError> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777))
+    path.create_dir_all()?;
+    std::fs::set_permissions(path.path(), std::fs::Permissions::from_mode(0o777))
+        .map_err(|source| HostPathError::Io { path: path.path().to_path_buf(), source })
 }
 
 fn rfc3339(t: &Timestamp) -> String {

@@ -257,10 +257,19 @@ async fn get_build(
     Ok(Json(build_view(&state, &row(&state, &name).await?)))
 }
 
-async fn row(state: &State, build_id: &str) -> Result<QueuedBuild, ApiError> {
+/// The queued build a URL names: its id checked as one path segment first (a `..%2F` in the URL is a
+/// 400 before anything is looked up), then looked up (404 if unknown). Every route that takes a build
+/// id from its URL, the API's and the dashboard's, goes through here, and reads files only by the id
+/// the database holds.
+pub async fn row(state: &State, build_id: &str) -> Result<QueuedBuild, ApiError> {
+    let id = crate::host_path::Segment::new(build_id).map_err(|e| {
+        let message = e.to_string();
+        let reason = message.lines().next().unwrap_or_default();
+        ApiError::new(StatusCode::BAD_REQUEST, format!("not a build id: {reason}"))
+    })?;
     state
         .db
-        .queued_build(build_id)
+        .queued_build(id.as_str())
         .await
         .map_err(internal)?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no build `{build_id}`")))
@@ -615,8 +624,12 @@ async fn logs(
     Ok(([("content-type", "text/plain; charset=utf-8")], text).into_response())
 }
 
+/// The longest a log follow stays open (longer than any build's timeout, which is 24 hours at most).
+pub const FOLLOW_LIMIT: Duration = Duration::from_secs(25 * 3600);
+
 /// The build's log as Server-Sent Events: every line so far, then each new one as the build writes it
-/// (event `line`), then event `end` with the final status once the build has ended.
+/// (event `line`), then event `end` with the final status once the build has ended. Callers have
+/// looked the build up ([`row`]): an unknown id never gets a stream.
 pub fn follow(
     state: Arc<State>,
     build_id: String,
@@ -629,14 +642,22 @@ pub fn follow(
         partial: Vec<u8>,
         ended: bool,
     }
+    let until = tokio::time::Instant::now() + FOLLOW_LIMIT;
     let tail = Tail { state, build_id, offset: 0, pending: Default::default(), partial: Vec::new(), ended: false };
-    let stream = futures_util::stream::unfold(tail, |mut t| async move {
+    let stream = futures_util::stream::unfold(tail, move |mut t| async move {
         loop {
             if let Some(event) = t.pending.pop_front() {
                 return Some((Ok(event), t));
             }
             if t.ended {
                 return None;
+            }
+            // A follow is bounded (THREATS.md property 7): past the limit it ends with `end: LIMIT`;
+            // a browser's EventSource reconnects and starts again from the first line.
+            if tokio::time::Instant::now() >= until {
+                t.pending.push_back(SseEvent::default().event("end").data("LIMIT"));
+                t.ended = true;
+                continue;
             }
             // Read the end state before the file: a line written just before the end is then still read.
             let done = t.state.db.queued_build(&t.build_id).await.ok().flatten().filter(|r| r.state == "done");

@@ -108,10 +108,9 @@ async fn build(
     if let Err(e) = api::reader(&state, &headers) {
         return denied(e);
     }
-    let row = match state.db.queued_build(&id).await {
-        Ok(Some(row)) => row,
-        Ok(None) => return (StatusCode::NOT_FOUND, format!("no build `{id}`")).into_response(),
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, crate::error_chain(&e)).into_response(),
+    let row = match api::row(&state, &id).await {
+        Ok(row) => row,
+        Err(e) => return (e.code, e.message).into_response(),
     };
     let value = api::build_view(&state, &row);
     let record: Build = serde_json::from_value(value.clone()).unwrap_or_else(|_| Build::new(id.clone(), String::new()));
@@ -144,7 +143,7 @@ async fn build(
         .collect();
     let environments = environment_rows(&state, &record).await;
     let spec_diffs = spec_diffs(&state, &record).await;
-    let log = std::fs::read_to_string(state.store.log_path(&id)).unwrap_or_default();
+    let log = std::fs::read_to_string(state.store.log_path(&row.build_id)).unwrap_or_default();
     let context = json!({
         "build": value,
         "repository": row.repository,
@@ -198,7 +197,10 @@ async fn spec_diffs(state: &State, record: &Build) -> Vec<Value> {
     let Some(pipeline) = record.pipeline.as_ref().filter(|p| !p.spec_digest.is_empty()) else {
         return Vec::new();
     };
-    let Ok(head) = tokio::fs::read_to_string(state.store.spec_blob(&pipeline.name, &pipeline.spec_digest)).await else {
+    let Ok(head_path) = state.store.recorded_spec(&pipeline.name, &pipeline.spec_digest) else {
+        return Vec::new();
+    };
+    let Ok(head) = tokio::fs::read_to_string(head_path).await else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -207,7 +209,7 @@ async fn spec_diffs(state: &State, record: &Build) -> Vec<Value> {
         if release.build_id == record.id || release.digests.spec.is_empty() {
             continue;
         }
-        let blob = state.store.spec_blob(&pipeline.name, &release.digests.spec);
+        let Ok(blob) = state.store.recorded_spec(&pipeline.name, &release.digests.spec) else { continue };
         let Ok(base) = tokio::fs::read_to_string(blob).await else { continue };
         let label = format!("the {} release", env.name);
         let text = match crate::kfp::diff_specs(&base, &label, &head, &pipeline.spec) {
@@ -234,10 +236,14 @@ async fn log(
     if let Err(e) = api::reader(&state, &headers) {
         return denied(e);
     }
+    let row = match api::row(&state, &id).await {
+        Ok(row) => row,
+        Err(e) => return (e.code, e.message).into_response(),
+    };
     if q.follow {
-        return api::follow(state, id).into_response();
+        return api::follow(state, row.build_id).into_response();
     }
-    let text = std::fs::read_to_string(state.store.log_path(&id)).unwrap_or_default();
+    let text = std::fs::read_to_string(state.store.log_path(&row.build_id)).unwrap_or_default();
     ([("content-type", "text/plain; charset=utf-8")], text).into_response()
 }
 

@@ -16,6 +16,7 @@ pub mod queue;
 
 use std::path::{Path, PathBuf};
 
+use crate::host_path::Segment;
 use crate::record::Build;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,8 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{what}: {message}")]
+    Name { what: &'static str, message: String },
     #[error("no build `{0}` in the data directory")]
     UnknownBuild(String),
     #[error("`{prefix}` could be any of {matches}; give more of the id")]
@@ -131,16 +134,35 @@ impl Store {
         serde_json::from_slice(&text).map_err(|source| StoreError::Corrupt { path: path.display().to_string(), source })
     }
 
-    /// Where [`Store::save_spec`] keeps the spec with `digest`.
-    pub fn spec_blob(&self, pipeline: &str, digest: &str) -> PathBuf {
-        self.root.join("specs").join(pipeline).join("blobs").join(digest.replace(':', "-"))
+    /// Where [`Store::save_spec`] keeps the spec with `digest` (`sha256:<hex>`; another digest names
+    /// no file and is refused).
+    pub fn spec_blob(&self, pipeline: &Segment, digest: &str) -> Result<PathBuf, StoreError> {
+        let blob = Segment::new(&digest.replace(':', "-"))
+            .map_err(|e| StoreError::Name { what: "spec digest", message: crate::error_chain(&e) })?;
+        Ok(self.root.join("specs").join(pipeline.as_str()).join("blobs").join(blob.as_str()))
+    }
+
+    /// The spec a build record names (`pipeline.name`, `pipeline.specDigest`): the name is checked
+    /// again, as a record is read back from disk.
+    pub fn recorded_spec(&self, pipeline: &str, digest: &str) -> Result<PathBuf, StoreError> {
+        let pipeline = Segment::new(pipeline)
+            .map_err(|e| StoreError::Name { what: "pipeline name", message: crate::error_chain(&e) })?;
+        self.spec_blob(&pipeline, digest)
     }
 
     /// Keeps a pipeline spec: content-addressed under `specs/<pipeline>/blobs/sha256-<hex>`, and as
     /// `specs/<pipeline>/<commit>.yaml`. Returns the commit path.
-    pub fn save_spec(&self, pipeline: &str, commit: &str, bytes: &[u8], digest: &str) -> Result<PathBuf, StoreError> {
-        let blob = self.spec_blob(pipeline, digest);
-        let named = self.root.join("specs").join(pipeline).join(format!("{commit}.yaml"));
+    pub fn save_spec(
+        &self,
+        pipeline: &Segment,
+        commit: &str,
+        bytes: &[u8],
+        digest: &str,
+    ) -> Result<PathBuf, StoreError> {
+        let blob = self.spec_blob(pipeline, digest)?;
+        let file = Segment::new(&format!("{commit}.yaml"))
+            .map_err(|e| StoreError::Name { what: "commit", message: crate::error_chain(&e) })?;
+        let named = self.root.join("specs").join(pipeline.as_str()).join(file.as_str());
         for (path, what) in [(&blob, "blob"), (&named, "spec")] {
             let write_err = |source| StoreError::Write { path: path.display().to_string(), source };
             std::fs::create_dir_all(path.parent().expect("spec paths have a parent")).map_err(write_err)?;

@@ -12,6 +12,7 @@ mod credentials;
 mod diff;
 mod dockerfile;
 mod github_action;
+mod host_paths;
 mod intake;
 mod ml;
 mod path_filter;

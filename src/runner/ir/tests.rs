@@ -140,6 +140,37 @@ fn check(from: &str, to: &str, message: &str) {
 }
 
 #[test]
+fn task_and_output_names_are_single_path_segments() {
+    let hint = "\n\nhint: a name is 1 to 255 bytes without `/`, `\\` or NUL, and is not `.` or `..`";
+    check(
+        "      loop:\n",
+        "      \"../../x\":\n",
+        &format!("p.yaml: `root.dag.tasks.../../x`: `../../x` is not a valid name: it contains `/`{hint}"),
+    );
+    check(
+        "      import:\n",
+        "      \"..\":\n",
+        &format!(
+            "p.yaml: `root.dag.tasks...`: `..` is not a valid name: it names a directory by a relative name{hint}"
+        ),
+    );
+    check(
+        "parameters: {msg: {parameterType: STRING}}",
+        "parameters: {msg: {parameterType: STRING}, /proc/self/environ: {parameterType: STRING}}",
+        &format!(
+            "p.yaml: `components.comp-produce.outputDefinitions.parameters./proc/self/environ`: `/proc/self/environ` is not a valid name: it contains `/`{hint}"
+        ),
+    );
+    check(
+        "        artifact: {artifactType",
+        "        ../etc: {artifactType",
+        &format!(
+            "p.yaml: `components.comp-importer.outputDefinitions.artifacts.../etc`: `../etc` is not a valid name: it contains `/`{hint}"
+        ),
+    );
+}
+
+#[test]
 fn errors_name_the_path() {
     check("pipelineInfo: {name: demo}", "pipelineInfo: {}", "p.yaml: `pipelineInfo`: `name` is missing");
     check(

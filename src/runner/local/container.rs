@@ -4,10 +4,11 @@
 //!
 //! The container gets the IR `command` as its entrypoint, as Kubernetes does (`command[0]` as
 //! `--entrypoint`, the rest and `args` as CMD); with no `command` the image's entrypoint stays and
-//! `args` are its CMD. The pipeline root is mounted at its host path, so an artifact's URI (a host
-//! path) is also its path inside the container.
+//! `args` are its CMD. The task's own directory is mounted read-write at its host path, and each input
+//! artifact read-only at its own, so an artifact's URI (a host path) is also its path inside the
+//! container; nothing else of the run is there.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use super::placeholders::{self, Context, OutputPaths, TaskInfo};
 use super::{Artifact, RUN_LABEL, TASK_LABEL, TaskState, Values, create_dir, outputs};
 use crate::docker::{ContainerSpec, MountSpec, OutputStream};
 use crate::engine::janitor;
+use crate::host_path::{HostPathError, Rooted, Segment};
 use crate::mask::LineSplitter;
 use crate::record::Timestamp;
 
@@ -47,30 +49,39 @@ impl Run<'_> {
     pub(super) async fn run_container(&self, mut task: ContainerTask<'_>, stop: &CancellationToken) -> Ended {
         let failed =
             |error: String| Ended::unstarted(TaskState::Failed, Some(format!("task `{}`: {error}", task.path)));
-        let dir = self.dir.join(task.path);
+        let dir = match self.dir.join_relative(task.path) {
+            Ok(dir) => dir,
+            Err(e) => return failed(format!("its name cannot be a directory: {e}")),
+        };
         if let Err(e) = prepare(&dir) {
-            return failed(format!("cannot create its directory `{}`: {e}", dir.display()));
+            return failed(format!("cannot create its directory `{dir}`: {}", crate::error_chain(&e)));
         }
-        let paths = output_paths(task.component, &dir);
+        let paths = match output_paths(task.component, &dir) {
+            Ok(paths) => paths,
+            Err(e) => return failed(e),
+        };
         let info = TaskInfo {
             job_name: self.ids.job_name.clone(),
             run_id: self.ids.run_id.clone(),
             task_name: task.name.to_string(),
             task_id: self.sequence.fetch_add(1, Ordering::Relaxed).to_string(),
-            pipeline_root: self.root.display().to_string(),
+            pipeline_root: self.dir.to_string(),
             created_utc: self.ids.created_utc.clone(),
         };
         let mut inputs = std::mem::take(&mut task.inputs);
         placeholders::resolve_parameter_values(&mut inputs, &info);
         let context = Context { inputs: &inputs, outputs: &paths, task: &info };
-        let spec = self.container_spec(&task, &context, &info.task_id);
+        let spec = match self.container_spec(&task, &context, &info.task_id, &dir) {
+            Ok(spec) => spec,
+            Err(e) => return failed(e),
+        };
         let retries = task.retry.map_or(0, |r| r.max_retries);
         let mut started = None;
         let mut attempt_number = 0;
         loop {
             let attempt = self.attempt(&spec, task.path, stop, &mut started).await;
             let (state, exit_code, error, outputs) = match attempt {
-                Attempt::Exited(0) => match outputs::collect(task.component, &paths) {
+                Attempt::Exited(0) => match outputs::collect(task.component, &paths, &dir) {
                     Ok(outputs) => {
                         self.record_metrics(task.path, &outputs);
                         (TaskState::Succeeded, Some(0), None, outputs)
@@ -101,7 +112,13 @@ impl Run<'_> {
         }
     }
 
-    fn container_spec(&self, task: &ContainerTask<'_>, context: &Context<'_>, task_id: &str) -> ContainerSpec {
+    fn container_spec(
+        &self,
+        task: &ContainerTask<'_>,
+        context: &Context<'_>,
+        task_id: &str,
+        dir: &Rooted,
+    ) -> Result<ContainerSpec, String> {
         let command = context.command_line(&task.container.command);
         let args = context.command_line(&task.container.args);
         let (entrypoint, cmd) = match command.split_first() {
@@ -111,13 +128,13 @@ impl Run<'_> {
         };
         let env =
             task.container.env.iter().map(|(name, value)| format!("{name}={}", context.substitute(value))).collect();
-        let root = self.root.display().to_string();
-        let mut mounts = vec![MountSpec::Bind { source: root.clone(), target: root, read_only: false }];
-        mounts.extend(outside_inputs(context.inputs, &self.root));
+        let own = dir.to_string();
+        let mut mounts = vec![MountSpec::Bind { source: own.clone(), target: own, read_only: false }];
+        mounts.extend(input_mounts(context.inputs, &self.dir)?);
         let mut labels = janitor::labels(&self.runner.build_id);
         labels.insert(RUN_LABEL.to_string(), self.ids.run_id.clone());
         labels.insert(TASK_LABEL.to_string(), task.path.to_string());
-        ContainerSpec {
+        Ok(ContainerSpec {
             name: container_name(&self.runner.build_id, &self.ids.run_id, task_id),
             image: task.container.image.clone(),
             entrypoint,
@@ -129,7 +146,7 @@ impl Run<'_> {
             network_aliases: Vec::new(),
             labels,
             ..ContainerSpec::default()
-        }
+        })
     }
 
     /// Runs the container once, waiting for a free slot first. The container is removed whatever
@@ -230,52 +247,64 @@ impl Run<'_> {
     }
 }
 
+/// A name the runner itself chose.
+fn fixed(name: &str) -> Segment {
+    Segment::new(name).expect("the runner's own names are segments")
+}
+
 /// The task's directory and the folders its outputs go to, writable by any container user.
-fn prepare(dir: &Path) -> std::io::Result<()> {
+fn prepare(dir: &Rooted) -> Result<(), HostPathError> {
     create_dir(dir)?;
-    create_dir(&dir.join("parameters"))?;
-    create_dir(&dir.join("artifacts"))
+    create_dir(&dir.join(&fixed("parameters")))?;
+    create_dir(&dir.join(&fixed("artifacts")))
 }
 
 /// Where each declared output goes: `<task dir>/parameters/<name>`, `<task dir>/artifacts/<name>`,
-/// `<task dir>/executor_output.json`.
-pub(super) fn output_paths(component: &Component, dir: &Path) -> OutputPaths {
-    let file = |folder: &str, name: &str| dir.join(folder).join(name).display().to_string();
-    OutputPaths {
-        parameters: component.outputs.parameters.keys().map(|name| (name.clone(), file("parameters", name))).collect(),
-        artifacts: component
-            .outputs
-            .artifacts
-            .iter()
-            .map(|(name, spec)| {
-                let artifact = Artifact {
-                    name: name.clone(),
-                    artifact_type: spec.artifact_type.clone(),
-                    uri: file("artifacts", name),
-                    metadata: spec.metadata.clone(),
-                };
-                (name.clone(), artifact)
-            })
-            .collect(),
-        output_file: dir.join("executor_output.json").display().to_string(),
+/// `<task dir>/executor_output.json`. An output whose name is not a segment is refused (the IR reader
+/// refuses it first).
+pub(super) fn output_paths(component: &Component, dir: &Rooted) -> Result<OutputPaths, String> {
+    let file = |folder: &str, kind: &str, name: &str| -> Result<String, String> {
+        let segment = Segment::new(name).map_err(|e| format!("output {kind} name: {e}"))?;
+        Ok(dir.join(&fixed(folder)).join(&segment).to_string())
+    };
+    let mut paths =
+        OutputPaths { output_file: dir.join(&fixed("executor_output.json")).to_string(), ..OutputPaths::default() };
+    for name in component.outputs.parameters.keys() {
+        paths.parameters.insert(name.clone(), file("parameters", "parameter", name)?);
     }
+    for (name, spec) in &component.outputs.artifacts {
+        let artifact = Artifact {
+            name: name.clone(),
+            artifact_type: spec.artifact_type.clone(),
+            uri: file("artifacts", "artifact", name)?,
+            metadata: spec.metadata.clone(),
+        };
+        paths.artifacts.insert(name.clone(), artifact);
+    }
+    Ok(paths)
 }
 
-/// Input artifacts that live on this host outside the pipeline root (an importer's local file) are
-/// mounted read-only where they are, so their URI is their path in the container too.
-fn outside_inputs(inputs: &Values, root: &Path) -> Vec<MountSpec> {
+/// Input artifacts on this host, each mounted read-only where it is, so its URI is its path in the
+/// container too: those of the run (checked again for links, which their producer could have left)
+/// and an importer's local file outside it. A URI that is not an absolute path (`gs://…`) or names
+/// nothing here is not mounted.
+fn input_mounts(inputs: &Values, run: &Rooted) -> Result<Vec<MountSpec>, String> {
     let mut mounts: Vec<MountSpec> = Vec::new();
-    for artifact in inputs.artifacts.values().flatten() {
+    for (name, artifact) in inputs.artifacts.iter().flat_map(|(n, list)| list.iter().map(move |a| (n, a))) {
         let path = PathBuf::from(&artifact.uri);
-        if !path.is_absolute() || path.starts_with(root) || !path.exists() {
+        if !path.is_absolute() || std::fs::symlink_metadata(&path).is_err() {
             continue;
+        }
+        if path.starts_with(run.path()) {
+            let checked = run.within(&artifact.uri).and_then(|p| p.refuse_symlinks().map(|()| p));
+            checked.map_err(|e| format!("input artifact `{name}` is refused: {e}"))?;
         }
         let target = artifact.uri.clone();
         if !mounts.iter().any(|m| matches!(m, MountSpec::Bind { target: t, .. } if *t == target)) {
             mounts.push(MountSpec::Bind { source: target.clone(), target, read_only: true });
         }
     }
-    mounts
+    Ok(mounts)
 }
 
 /// A unique, valid container name: `pipewright-<build>-run-<run id prefix>-<n>`.
@@ -329,7 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn outside_inputs_are_mounted_once() {
+    fn input_artifacts_are_mounted_once_and_never_through_a_link() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("data.csv");
         std::fs::write(&file, "a").expect("write");
@@ -348,8 +377,18 @@ mod tests {
             ]
             .into(),
         };
-        let mounts = outside_inputs(&inputs, Path::new("/root-of-runs"));
+        let run = Rooted::root("/root-of-runs").expect("root");
+        let mounts = input_mounts(&inputs, &run).expect("mounts");
         assert_eq!(mounts, [MountSpec::Bind { source: uri.clone(), target: uri.clone(), read_only: true }]);
-        assert!(outside_inputs(&inputs, dir.path()).is_empty());
+        // Inside the run: mounted too, unless a link is on the way.
+        let run = Rooted::root(dir.path()).expect("root");
+        assert_eq!(input_mounts(&inputs, &run).expect("mounts").len(), 1);
+        std::os::unix::fs::symlink("/etc", dir.path().join("evil")).expect("link");
+        let evil = Values {
+            parameters: Default::default(),
+            artifacts: [("e".to_string(), vec![artifact(&dir.path().join("evil").display().to_string())])].into(),
+        };
+        let err = input_mounts(&evil, &run).expect_err("a link");
+        assert!(err.starts_with("input artifact `e` is refused: `") && err.contains("is a symbolic link"), "{err}");
     }
 }

@@ -11,7 +11,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicUsize;
@@ -31,6 +30,7 @@ use super::inputs::{self, Sibling, Sources};
 use super::outputs::{self, Metric};
 use super::placeholders::{Context, OutputPaths, TaskInfo};
 use super::{Artifact, LocalRunner, RunEvent, RunIds, TaskResult, TaskState, Values};
+use crate::host_path::Rooted;
 use crate::record::Timestamp;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -40,10 +40,8 @@ pub(super) struct Run<'r> {
     pub runner: &'r LocalRunner,
     pub pipeline: &'r Pipeline,
     pub ids: RunIds,
-    /// `<root>/<run id>`.
-    pub dir: PathBuf,
-    /// The pipeline root, mounted into every container.
-    pub root: PathBuf,
+    /// `<root>/<run id>`, also `{{$.pipeline_root}}`.
+    pub dir: Rooted,
     /// Free container slots.
     pub slots: tokio::sync::Semaphore,
     pub results: Mutex<Vec<TaskResult>>,
@@ -344,7 +342,7 @@ impl<'r> Run<'r> {
             job_name: self.ids.job_name.clone(),
             run_id: self.ids.run_id.clone(),
             task_name: name.to_string(),
-            pipeline_root: self.root.display().to_string(),
+            pipeline_root: self.dir.to_string(),
             created_utc: self.ids.created_utc.clone(),
             ..TaskInfo::default()
         };
@@ -384,7 +382,7 @@ impl<'r> Run<'r> {
     }
 
     pub(super) fn record_metrics(&self, path: &str, outputs: &Values) {
-        let found = outputs::metrics(path, outputs);
+        let found = outputs::metrics(path, outputs, &self.dir);
         if !found.is_empty() {
             self.metrics.lock().unwrap_or_else(|e| e.into_inner()).extend(found);
         }

@@ -6,19 +6,21 @@
 //! Also here: reading run metrics from `system.Metrics` / `system.ClassificationMetrics` artifacts.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde_json::{Map, Value};
 
 use super::super::ir::{self, Component, ParameterType};
 use super::placeholders::OutputPaths;
 use super::{Artifact, Values};
+use crate::host_path::{Rooted, Segment};
 
 const METRICS_SCHEMAS: [&str; 2] = ["system.Metrics", "system.ClassificationMetrics"];
 
-/// The outputs of a task that exited 0; an error names the output that is missing or malformed.
-pub(super) fn collect(component: &Component, paths: &OutputPaths) -> Result<Values, String> {
-    let executor_output = read_executor_output(Path::new(&paths.output_file))?;
+/// The outputs of a task that exited 0, read from its directory `dir` (where only the task wrote, so
+/// nothing is followed out of it); an error names the output that is missing, malformed or points
+/// outside.
+pub(super) fn collect(component: &Component, paths: &OutputPaths, dir: &Rooted) -> Result<Values, String> {
+    let executor_output = read_executor_output(&dir.join(&fixed("executor_output.json")))?;
     let mut values = Values::default();
     let reported = executor_output.parameters;
     for (name, spec) in &component.outputs.parameters {
@@ -26,10 +28,14 @@ pub(super) fn collect(component: &Component, paths: &OutputPaths) -> Result<Valu
             values.parameters.insert(name.clone(), ir::canonical(value.clone()));
             continue;
         }
-        let Some(file) = paths.parameters.get(name) else { continue };
-        let text = std::fs::read_to_string(file).map_err(|e| {
-            format!("output parameter `{name}` was not written: cannot read `{file}`: {}", io_reason(&e))
-        })?;
+        if !paths.parameters.contains_key(name) {
+            continue;
+        }
+        let segment = Segment::new(name).map_err(|e| format!("output parameter name: {e}"))?;
+        let file = dir.join(&fixed("parameters")).join(&segment);
+        let text = file
+            .read_to_string()
+            .map_err(|e| format!("output parameter `{name}` was not written: cannot read `{file}`: {e}"))?;
         let value = parse_text(&text, spec.kind)
             .map_err(|e| format!("output parameter `{name}` ({}) in `{file}`: {e}", spec.kind))?;
         values.parameters.insert(name.clone(), value);
@@ -37,18 +43,16 @@ pub(super) fn collect(component: &Component, paths: &OutputPaths) -> Result<Valu
     for (name, artifact) in &paths.artifacts {
         let mut artifact = artifact.clone();
         if let Some(reported) = executor_output.artifacts.get(name) {
-            merge(&mut artifact, reported);
+            merge(&mut artifact, reported, dir).map_err(|e| format!("output artifact `{name}`: {e}"))?;
         }
         values.artifacts.insert(name.clone(), vec![artifact]);
     }
     Ok(values)
 }
 
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".to_string(),
-        _ => e.to_string(),
-    }
+/// A name the runner itself chose.
+fn fixed(name: &str) -> Segment {
+    Segment::new(name).expect("the runner's own names are segments")
 }
 
 /// What an `executor_output.json` reports.
@@ -59,14 +63,14 @@ struct ExecutorOutput {
     artifacts: BTreeMap<String, Map<String, Value>>,
 }
 
-fn read_executor_output(path: &Path) -> Result<ExecutorOutput, String> {
-    let text = match std::fs::read_to_string(path) {
+fn read_executor_output(path: &Rooted) -> Result<ExecutorOutput, String> {
+    let text = match path.read_to_string() {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ExecutorOutput::default()),
-        Err(e) => return Err(format!("cannot read `{}`: {e}", path.display())),
+        Err(e) if e.is_not_found() => return Ok(ExecutorOutput::default()),
+        Err(e) => return Err(format!("cannot read `{path}`: {e}")),
     };
-    let document: Value = serde_json::from_str(&text)
-        .map_err(|e| format!("`{}` is not an ExecutorOutput (invalid JSON: {e})", path.display()))?;
+    let document: Value =
+        serde_json::from_str(&text).map_err(|e| format!("`{path}` is not an ExecutorOutput (invalid JSON: {e})"))?;
     let mut output = ExecutorOutput::default();
     if let Some(values) = document.get("parameterValues").and_then(Value::as_object) {
         output.parameters = values.clone();
@@ -102,15 +106,24 @@ fn deprecated_value(value: &Value) -> Option<Value> {
 }
 
 /// The launcher's `mergeRuntimeArtifacts`: a non-empty URI replaces ours, metadata keys overwrite.
-fn merge(artifact: &mut Artifact, reported: &Map<String, Value>) {
+/// The task wrote that URI, and a local URI becomes a mount of the tasks downstream and a file the
+/// server reads: it must name a path in the task's own directory `dir`, with no link on the way.
+fn merge(artifact: &mut Artifact, reported: &Map<String, Value>, dir: &Rooted) -> Result<(), String> {
     if let Some(uri) = reported.get("uri").and_then(Value::as_str).filter(|u| !u.is_empty()) {
-        artifact.uri = uri.to_string();
+        let path = dir.within(uri).map_err(|e| {
+            format!(
+                "the ExecutorOutput URI is refused: {e}\n\nhint: a task's artifacts stay in its own directory `{dir}`"
+            )
+        })?;
+        path.refuse_symlinks().map_err(|e| format!("the ExecutorOutput URI is refused: {e}"))?;
+        artifact.uri = path.path().display().to_string();
     }
     if let Some(metadata) = reported.get("metadata").and_then(Value::as_object) {
         for (key, value) in metadata {
             artifact.metadata.insert(key.clone(), ir::canonical(value.clone()));
         }
     }
+    Ok(())
 }
 
 /// An output parameter file's text as a value of its type (the launcher's `TextToPbValue`).
@@ -159,8 +172,8 @@ pub(super) struct Metric {
 }
 
 /// The metrics in a task's output artifacts: numbers in a metrics artifact's metadata or, when its
-/// metadata holds none, in its file if that is a JSON object.
-pub(super) fn metrics(task: &str, outputs: &Values) -> Vec<Metric> {
+/// metadata holds none, in its file if that is a JSON object and lies in the run's directory `run`.
+pub(super) fn metrics(task: &str, outputs: &Values, run: &Rooted) -> Vec<Metric> {
     let mut found = Vec::new();
     for artifact in outputs.artifacts.values().flatten() {
         if !artifact.schema_title().is_some_and(|t| METRICS_SCHEMAS.contains(&t)) {
@@ -168,7 +181,7 @@ pub(super) fn metrics(task: &str, outputs: &Values) -> Vec<Metric> {
         }
         let mut numbers = numbers(&artifact.metadata);
         if numbers.is_empty() {
-            numbers = read_metrics_file(Path::new(&artifact.uri));
+            numbers = read_metrics_file(run, &artifact.uri);
         }
         found.extend(numbers.into_iter().map(|(key, value)| Metric { task: task.to_string(), key, value }));
     }
@@ -179,9 +192,10 @@ fn numbers(map: &Map<String, Value>) -> Vec<(String, f64)> {
     map.iter().filter_map(|(k, v)| Some((k.clone(), v.as_f64()?))).collect()
 }
 
-fn read_metrics_file(path: &Path) -> Vec<(String, f64)> {
-    // Only files the run wrote: a metrics URI is a path in the run directory.
-    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
+fn read_metrics_file(run: &Rooted, uri: &str) -> Vec<(String, f64)> {
+    // Only files the run wrote: a metrics URI elsewhere (an importer's) is not read.
+    let Ok(path) = run.within(uri) else { return Vec::new() };
+    let Ok(text) = path.read_to_string() else { return Vec::new() };
     match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(map)) => numbers(&map),
         _ => Vec::new(),
@@ -208,6 +222,8 @@ pub(super) fn name_metrics(metrics: Vec<Metric>) -> BTreeMap<String, f64> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use serde_json::json;
 
     use super::*;
@@ -262,6 +278,45 @@ mod tests {
         }
     }
 
+    fn task_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("parameters")).expect("mkdir");
+        dir
+    }
+
+    fn rooted(dir: &Path) -> Rooted {
+        Rooted::root(dir).expect("root")
+    }
+
+    #[test]
+    fn what_a_task_reports_cannot_point_outside_its_directory() {
+        let dir = task_dir();
+        let outside = tempfile::tempdir().expect("tempdir");
+        std::fs::write(outside.path().join("secret"), "s3cret").expect("write");
+        std::fs::write(dir.path().join("parameters/s"), "x").expect("write");
+        let report = |uri: &str| {
+            let output = json!({"parameterValues": {"n": 1}, "artifacts": {"data": {"artifacts": [{"uri": uri}]}}});
+            std::fs::write(dir.path().join("executor_output.json"), output.to_string()).expect("write");
+            collect(&component(), &paths(dir.path()), &rooted(dir.path()))
+        };
+        for uri in ["/etc", "/proc/self/environ", &format!("{}/../x", dir.path().display()), "relative/x"] {
+            let err = report(uri).expect_err(uri);
+            assert!(err.starts_with("output artifact `data`: the ExecutorOutput URI is refused: `"), "{err}");
+        }
+        let inside = dir.path().join("artifacts-elsewhere").display().to_string();
+        assert_eq!(report(&inside).expect("inside").artifacts["data"][0].uri, inside);
+        // A link the task planted: neither a URI through it nor a parameter file that is one is read.
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("out")).expect("link");
+        let err = report(&format!("{}/out/secret", dir.path().display())).expect_err("through a link");
+        assert!(err.contains("is a symbolic link"), "{err}");
+        std::fs::remove_file(dir.path().join("executor_output.json")).expect("rm");
+        std::fs::write(dir.path().join("parameters/n"), "1").expect("write");
+        std::fs::remove_file(dir.path().join("parameters/s")).expect("rm");
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("parameters/s")).expect("link");
+        let err = collect(&component(), &paths(dir.path()), &rooted(dir.path())).expect_err("a linked parameter");
+        assert!(err.contains("output parameter `s` was not written") && err.contains("symbolic link"), "{err}");
+    }
+
     fn paths(dir: &Path) -> OutputPaths {
         let artifact = Artifact {
             name: "data".into(),
@@ -271,8 +326,8 @@ mod tests {
         };
         OutputPaths {
             parameters: BTreeMap::from([
-                ("n".into(), dir.join("n").display().to_string()),
-                ("s".into(), dir.join("s").display().to_string()),
+                ("n".into(), dir.join("parameters/n").display().to_string()),
+                ("s".into(), dir.join("parameters/s").display().to_string()),
             ]),
             artifacts: BTreeMap::from([("data".into(), artifact)]),
             output_file: dir.join("executor_output.json").display().to_string(),
@@ -281,15 +336,15 @@ mod tests {
 
     #[test]
     fn executor_output_wins_and_every_artifact_is_registered() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("n"), "1").expect("write");
-        std::fs::write(dir.path().join("s"), "from file").expect("write");
+        let dir = task_dir();
+        std::fs::write(dir.path().join("parameters/n"), "1").expect("write");
+        std::fs::write(dir.path().join("parameters/s"), "from file").expect("write");
         let output = json!({
             "parameterValues": {"n": 5.0},
             "artifacts": {"data": {"artifacts": [{"uri": "", "metadata": {"rows": 3.0}}]}},
         });
         std::fs::write(dir.path().join("executor_output.json"), output.to_string()).expect("write");
-        let values = collect(&component(), &paths(dir.path())).expect("collected");
+        let values = collect(&component(), &paths(dir.path()), &rooted(dir.path())).expect("collected");
         assert_eq!(values.parameters["n"], json!(5));
         assert_eq!(values.parameters["s"], json!("from file"));
         let data = &values.artifacts["data"][0];
@@ -299,23 +354,27 @@ mod tests {
 
     #[test]
     fn files_alone_and_missing_outputs() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("n"), " 12\n").expect("write");
-        let err = collect(&component(), &paths(dir.path())).expect_err("s is missing");
+        let dir = task_dir();
+        std::fs::write(dir.path().join("parameters/n"), " 12\n").expect("write");
+        let err = collect(&component(), &paths(dir.path()), &rooted(dir.path())).expect_err("s is missing");
         assert!(err.starts_with("output parameter `s` was not written: cannot read `"), "{err}");
         assert!(err.ends_with("`: no such file"), "{err}");
-        std::fs::write(dir.path().join("s"), "x").expect("write");
-        let values = collect(&component(), &paths(dir.path())).expect("collected");
+        std::fs::write(dir.path().join("parameters/s"), "x").expect("write");
+        let values = collect(&component(), &paths(dir.path()), &rooted(dir.path())).expect("collected");
         assert_eq!(values.parameters["n"], json!(12));
         assert_eq!(values.artifacts["data"][0].metadata, Map::new());
-        std::fs::write(dir.path().join("n"), "twelve").expect("write");
-        let err = collect(&component(), &paths(dir.path())).expect_err("n is malformed");
+        std::fs::write(dir.path().join("parameters/n"), "twelve").expect("write");
+        let err = collect(&component(), &paths(dir.path()), &rooted(dir.path())).expect_err("n is malformed");
         assert!(
             err.contains("output parameter `n` (NUMBER_INTEGER)") && err.ends_with("`twelve` is not an integer"),
             "{err}"
         );
         std::fs::write(dir.path().join("executor_output.json"), "{").expect("write");
-        assert!(collect(&component(), &paths(dir.path())).expect_err("bad JSON").contains("invalid JSON"));
+        assert!(
+            collect(&component(), &paths(dir.path()), &rooted(dir.path()))
+                .expect_err("bad JSON")
+                .contains("invalid JSON")
+        );
     }
 
     #[test]
@@ -323,7 +382,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let output = json!({"parameters": {"n": {"intValue": "9"}, "s": {"stringValue": "typed"}}});
         std::fs::write(dir.path().join("executor_output.json"), output.to_string()).expect("write");
-        let values = collect(&component(), &paths(dir.path())).expect("collected");
+        let values = collect(&component(), &paths(dir.path()), &rooted(dir.path())).expect("collected");
         assert_eq!(values.parameters["n"], json!(9));
         assert_eq!(values.parameters["s"], json!("typed"));
     }
@@ -346,7 +405,7 @@ mod tests {
                 ("b".into(), vec![metrics_artifact(&file.display().to_string(), json!({}))]),
             ]),
         };
-        let found = metrics("train", &outputs);
+        let found = metrics("train", &outputs, &rooted(dir.path()));
         let keys: Vec<(&str, f64)> = found.iter().map(|m| (m.key.as_str(), m.value)).collect();
         assert_eq!(keys, [("accuracy", 0.9), ("loss", 0.25)]);
         let mut all = found.clone();
