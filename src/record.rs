@@ -33,6 +33,28 @@ impl Status {
         !matches!(self, Status::StatusUnknown | Status::Pending | Status::Queued | Status::Working)
     }
 
+    /// Whether a record at `self` may be written as `next`. A build only moves forward
+    /// (`PENDING → QUEUED → WORKING → finished`), and a finished status is final: a late write (a note
+    /// that read the record while the build ran, a sweep, an approval) can never reopen a build or change
+    /// how it ended. Checked by the one path that writes records (src/store/records.rs).
+    pub fn may_become(self, next: Status) -> bool {
+        if self.is_terminal() {
+            return next == self;
+        }
+        next.progress() >= self.progress()
+    }
+
+    /// How far along a build with this status is (see [`Status::may_become`]).
+    fn progress(self) -> u8 {
+        match self {
+            Status::StatusUnknown => 0,
+            Status::Pending => 1,
+            Status::Queued => 2,
+            Status::Working => 3,
+            _ => 4,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::StatusUnknown => "STATUS_UNKNOWN",
@@ -497,6 +519,28 @@ pub fn duration_text(d: std::time::Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statuses_only_move_forward_and_a_finished_one_is_final() {
+        use Status::*;
+        let check = |from: Status, to: Status, allowed: bool| {
+            assert_eq!(from.may_become(to), allowed, "{from} -> {to}");
+        };
+        check(Pending, Queued, true);
+        check(Queued, Working, true);
+        check(Working, Working, true);
+        check(Working, Success, true);
+        check(Queued, Cancelled, true);
+        check(Pending, Failure, true);
+        check(Success, Success, true);
+        check(Working, Queued, false);
+        check(Queued, Pending, false);
+        check(Success, Working, false);
+        check(Success, Queued, false);
+        check(Failure, Success, false);
+        check(Cancelled, InternalError, false);
+        check(Skipped, Working, false);
+    }
 
     #[test]
     fn durations_print_as_protobuf() {

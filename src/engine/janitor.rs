@@ -117,20 +117,33 @@ pub async fn sweep(docker: &Docker, store: &Store) -> Swept {
         Err(e) => swept.docker_error = Some(e),
     }
     for id in store.work_ids() {
-        let Ok(mut build) = store.load(&id) else {
+        let Ok(build) = store.load(&id) else {
             continue;
         };
         let owner_dead = build.owner.as_deref().is_some_and(owner_is_dead);
         if build.status.is_terminal() || !owner_dead {
             continue;
         }
-        build.status = Status::InternalError;
-        build.status_detail = "pipewright exited while the build was running; a later run cleaned up after it".into();
-        build.failure_info =
-            Some(FailureInfo { kind: FailureType::FailureTypeUnspecified, detail: build.status_detail.clone() });
-        build.finish_time = Some(Timestamp::now());
-        // Best effort: a record we cannot update is still better than a workspace we leave behind.
-        let _ = store.save(&build);
+        let closed = store
+            .update(&id, |build| {
+                // Checked again under the record's lock: the build may have ended since it was read.
+                if build.status.is_terminal() {
+                    return;
+                }
+                build.status = Status::InternalError;
+                build.status_detail =
+                    "pipewright exited while the build was running; a later run cleaned up after it".into();
+                build.failure_info = Some(FailureInfo {
+                    kind: FailureType::FailureTypeUnspecified,
+                    detail: build.status_detail.clone(),
+                });
+                build.finish_time = Some(Timestamp::now());
+            })
+            .await;
+        // A record we cannot update is still better than a workspace we leave behind: say so, go on.
+        if let Err(e) = closed {
+            tracing::warn!(build = %id, error = %crate::error_chain(&e), "cannot close the record of a crashed build");
+        }
         // The build's disk first: its files vanish with it, and the directory is a mount point until then.
         crate::executor::disk::cleanup(&store.work_dir(&id)).await;
         let _ = std::fs::remove_dir_all(store.work_dir(&id));

@@ -454,12 +454,14 @@ impl Run<'_> {
     async fn execute(self, events: mpsc::UnboundedSender<Event>, cancel: CancellationToken) -> Build {
         let store = &self.engine.store;
         let build_id = self.plan.build_id.clone();
-        {
+        let working = {
             let mut record = self.record.lock().expect("record lock");
             record.status = Status::Working;
             record.start_time = Some(Timestamp::now());
-            let _ = store.save(&record);
-        }
+            record.clone()
+        };
+        // A build whose record cannot be written does not run: nobody could see or promote it.
+        let first_save = store.put(working).await;
         // The compile step is numbered after the build's steps; name it in the list too.
         let mut labels: Vec<String> = self.plan.steps.iter().map(|s| s.label()).collect();
         if self.plan.pipeline.as_ref().is_some_and(|p| p.compile.is_some()) {
@@ -467,7 +469,12 @@ impl Run<'_> {
         }
         let _ = events.send(Event::Started { build_id: build_id.clone(), steps: labels });
         let deadline = tokio::time::Instant::now() + self.plan.timeout;
-        let outcome = self.with_saves(self.phases(&events, deadline, &cancel)).await;
+        // The saves stop the phases through this token when the record cannot be written.
+        let stop = cancel.child_token();
+        let outcome = match first_save {
+            Ok(_) => self.with_saves(self.phases(&events, deadline, &stop), &stop).await,
+            Err(e) => Outcome::InternalError { detail: not_saved(&e) },
+        };
         // Cleanup must happen even if the user presses Ctrl-C again, so it does not watch `cancel`.
         let cleanup = self.executor.teardown(&build_id).await;
         let mut record = self.record.lock().expect("record lock").clone();
@@ -478,7 +485,22 @@ impl Run<'_> {
                 priority: "WARNING".into(),
             });
         }
-        let _ = store.save(&record);
+        // What is written comes back with the promotions and approvals noted while the build ran.
+        record = match store.put(record.clone()).await {
+            Ok(saved) => saved,
+            Err(e) => {
+                tracing::error!(build = %build_id, error = %crate::error_chain(&e), "the build's record was not saved");
+                let detail = not_saved(&e);
+                finish(&mut record, Outcome::InternalError { detail: detail.clone() }, &self.secrets);
+                // One more try, for a failure that has passed (the INTERNAL_ERROR is smaller than what
+                // failed); if it fails too the record on disk is the last one saved, still whole, and
+                // the caller gets this one.
+                match store.put(record.clone()).await {
+                    Ok(saved) => saved,
+                    Err(_) => record,
+                }
+            }
+        };
         if record.status == Status::Success
             && record.environments.iter().any(|e| e.auto)
             && self.request.trust.level.is_trusted()
@@ -498,8 +520,15 @@ impl Run<'_> {
             Ok(db) => db,
             Err(e) => {
                 let detail = format!("cannot open the release database: {}", crate::error_chain(&e));
-                record.warnings.push(Warning { text: detail.clone(), priority: "WARNING".into() });
-                let _ = store.save(record);
+                let warning = Warning { text: detail.clone(), priority: "WARNING".into() };
+                record.warnings.push(warning.clone());
+                match store.update(&record.id, move |r| r.warnings.push(warning)).await {
+                    Ok(saved) => *record = saved,
+                    Err(e) => {
+                        let line = format!("{}: {}", not_saved(&e), detail);
+                        let _ = events.send(Event::Output { source: "promote".into(), line });
+                    }
+                }
                 let _ = events.send(Event::PhaseDone { name: "promote", ok: false, detail });
                 return;
             }
@@ -529,22 +558,38 @@ impl Run<'_> {
             summary.push(line.lines().next().unwrap_or_default().to_string());
         }
         // The promoter appended to the record on disk; keep the returned record the same.
-        if let Ok(saved) = store.load(&record.id) {
-            *record = saved;
+        match store.load(&record.id) {
+            Ok(saved) => *record = saved,
+            Err(e) => {
+                let line = format!("cannot read the record back: {}", crate::error_chain(&e));
+                let _ = events.send(Event::Output { source: "promote".into(), line });
+            }
         }
         let _ = events.send(Event::PhaseDone { name: "promote", ok, detail: summary.join("; ") });
     }
 
-    /// Keeps the record on disk current while the steps run, so a crash loses at most a second.
-    async fn with_saves(&self, steps: impl std::future::Future<Output = Outcome>) -> Outcome {
+    /// Keeps the record on disk current while the steps run, so a crash loses at most a second. The
+    /// engine's view goes through [`Store::put`], which keeps what promotions noted in between. A save
+    /// that fails stops the build (through `stop`) and becomes its outcome: a build nobody can see is not
+    /// left running, and a full disk is named as the reason.
+    async fn with_saves(&self, steps: impl std::future::Future<Output = Outcome>, stop: &CancellationToken) -> Outcome {
         tokio::pin!(steps);
         let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut failed: Option<String> = None;
         loop {
             tokio::select! {
-                outcome = &mut steps => return outcome,
-                _ = tick.tick() => {
-                    let record = self.record.lock().expect("record lock").clone();
-                    let _ = self.engine.store.save(&record);
+                outcome = &mut steps => {
+                    return match failed {
+                        Some(detail) => Outcome::InternalError { detail },
+                        None => outcome,
+                    };
+                }
+                _ = tick.tick(), if failed.is_none() => {
+                    let view = self.record.lock().expect("record lock").clone();
+                    if let Err(e) = self.engine.store.put(view).await {
+                        failed = Some(not_saved(&e));
+                        stop.cancel();
+                    }
                 }
             }
         }
@@ -630,6 +675,11 @@ fn open_logs(store: &Store, id: &str, steps: usize) -> std::io::Result<steps::Lo
     let steps =
         (0..steps).map(|i| std::fs::File::create(store.step_log_path(id, i))).collect::<std::io::Result<Vec<_>>>()?;
     Ok(steps::Logs { combined, steps })
+}
+
+/// Why a build ended when its record could not be written.
+fn not_saved(e: &StoreError) -> String {
+    format!("record not saved: {}", crate::error_chain(e))
 }
 
 fn finish(record: &mut Build, outcome: Outcome, secrets: &SecretValues) {

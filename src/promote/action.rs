@@ -95,6 +95,18 @@ pub enum PromoteError {
     /// in the database and a retry moves every name again.
     #[error("promoting build {build} to `{environment}` failed: {message}")]
     Failed { build: String, environment: String, message: String },
+    /// The approval or release happened (it is in the database; for a release the names moved) but the
+    /// build's record could not be updated to show it.
+    #[error(
+        "the {what} of build {build} for `{environment}` is in the release database, but the build's record does not show it"
+    )]
+    NotRecorded {
+        what: &'static str,
+        build: String,
+        environment: String,
+        #[source]
+        source: StoreError,
+    },
 }
 
 impl PromoteError {
@@ -212,7 +224,14 @@ impl Promoter {
             at: now(),
         };
         self.db.add_approval(&row, &audit("ok", actor.comment.clone())).await?;
-        self.note(&record.id, environment, "approved", actor, &actor.comment).await?;
+        self.note(&record.id, environment, "approved", actor, &actor.comment).await.map_err(|source| {
+            PromoteError::NotRecorded {
+                what: "approval",
+                build: record.id.clone(),
+                environment: environment.to_string(),
+                source,
+            }
+        })?;
         let approvals = self.db.approvals(&record.id, environment).await?;
         Ok(Approved { approvals, required: rules.approval.map_or(0, |a| a.required) })
     }
@@ -315,7 +334,14 @@ impl Promoter {
         };
         release.seq = self.db.add_release(&release, &audit("ok", detail)).await?;
         let result = if action == Action::Rollback { "rolled back" } else { "promoted" };
-        self.note(&record.id, environment, result, actor, &actor.comment).await?;
+        self.note(&record.id, environment, result, actor, &actor.comment).await.map_err(|source| {
+            PromoteError::NotRecorded {
+                what: if action == Action::Rollback { "rollback" } else { "promotion" },
+                build: record.id.clone(),
+                environment: environment.to_string(),
+                source,
+            }
+        })?;
         (self.progress)(format!("build {} is the release of `{environment}`", short(&record.id)));
 
         // The environment's run comes after the release: the names have moved, and the run exercises
@@ -511,8 +537,10 @@ impl Promoter {
         Ok(run)
     }
 
-    /// Appends to the build record's `promotions` (under the build's lock: two environments may be
-    /// promoting the same build at once).
+    /// Appends to the build record's `promotions`, through the record's one write path
+    /// (src/store/records.rs): two environments may be promoting the same build at once, and the build
+    /// may still be running, its engine saving its own view every half second; none of them loses the
+    /// note. A note that cannot be written fails the promotion's call.
     async fn note(
         &self,
         build_id: &str,
@@ -520,18 +548,15 @@ impl Promoter {
         result: &str,
         actor: &Actor,
         detail: &str,
-    ) -> Result<(), PromoteError> {
-        let _lock = self.store.lock(&format!("build-{build_id}")).await?;
-        let mut record = self.store.load(build_id)?;
-        record.promotions.push(PromotionRecord {
+    ) -> Result<(), StoreError> {
+        let note = PromotionRecord {
             environment: environment.to_string(),
             result: result.to_string(),
             by: actor.name.clone(),
             at: now(),
             detail: detail.to_string(),
-        });
-        self.store.save(&record)?;
-        Ok(())
+        };
+        self.store.update(build_id, move |record| record.promotions.push(note)).await.map(drop)
     }
 }
 

@@ -18,18 +18,27 @@ use crate::store::queue::{Cancelled, QueuedBuild};
 pub async fn recover(state: &Arc<State>) -> Result<(), super::ServeError> {
     for row in state.db.builds_in("working").await? {
         let mut status = Status::InternalError;
-        match state.store.load(&row.build_id) {
-            Ok(record) if record.status.is_terminal() => status = record.status,
-            Ok(mut record) => {
-                interrupted(&mut record, &row);
-                let _ = state.store.save(&record);
+        let closed = match state.store.load(&row.build_id) {
+            Ok(record) if record.status.is_terminal() => {
+                status = record.status;
+                Ok(record)
+            }
+            Ok(_) => {
+                let (id, row) = (row.build_id.clone(), row.clone());
+                // Under the record's lock the build may turn out to have ended after all: then it stays so.
+                state.store.update(&id, move |record| interrupted(record, &row)).await
             }
             Err(_) => {
                 let job: BuildJob = serde_json::from_str(&row.request).unwrap_or_default();
                 let mut record = job.decided_record(&row.build_id, &state.config.project, status, "");
                 interrupted(&mut record, &row);
-                let _ = state.store.create(&row.build_id);
-                let _ = state.store.save(&record);
+                state.store.put(record).await
+            }
+        };
+        match closed {
+            Ok(record) => status = record.status,
+            Err(e) => {
+                tracing::error!(build = %row.build_id, error = %crate::error_chain(&e), "cannot close the record of an interrupted build")
             }
         }
         state.db.finish_build(&row.build_id, status.as_str()).await?;
@@ -63,6 +72,9 @@ pub async fn recover(state: &Arc<State>) -> Result<(), super::ServeError> {
 }
 
 fn interrupted(record: &mut Build, row: &QueuedBuild) {
+    if record.status.is_terminal() {
+        return;
+    }
     let owner = row.owner.clone().unwrap_or_default();
     let detail = format!(
         "the server ({owner}) stopped while the build was running; it was not re-run (it may have pushed or \
@@ -115,7 +127,8 @@ async fn run_build(state: &Arc<State>, row: &QueuedBuild, cancel: CancellationTo
     let job: BuildJob = match serde_json::from_str(&row.request) {
         Ok(job) => job,
         Err(e) => {
-            return end_without_running(state, row, &BuildJob::default(), &format!("unreadable queue entry: {e}"));
+            return end_without_running(state, row, &BuildJob::default(), &format!("unreadable queue entry: {e}"))
+                .await;
         }
     };
     if row.cancel_requested {
@@ -124,7 +137,7 @@ async fn run_build(state: &Arc<State>, row: &QueuedBuild, cancel: CancellationTo
     report(state, &row.build_id, &job, Status::Working, "").await;
     let Some(repo) = state.config.repository(&job.repository).cloned() else {
         let detail = format!("repository `{}` is no longer configured", job.repository);
-        return end_without_running(state, row, &job, &detail);
+        return end_without_running(state, row, &job, &detail).await;
     };
     // The commit was fetched when the event was decided; a retry or a manual run may be of a commit the
     // mirror has not seen yet.
@@ -145,7 +158,7 @@ async fn run_build(state: &Arc<State>, row: &QueuedBuild, cancel: CancellationTo
         Ok(mirror) => mirror,
         Err(e) => {
             let detail = format!("cannot fetch `{}`: {e}", mirror::redact(&repo.url));
-            return end_without_running(state, row, &job, &detail);
+            return end_without_running(state, row, &job, &detail).await;
         }
     };
     let request = job.request(&row.build_id, mirror.path(), state);
@@ -173,16 +186,15 @@ async fn run_build(state: &Arc<State>, row: &QueuedBuild, cancel: CancellationTo
                 crate::engine::Rejected::Config(diagnostics) => diagnostics.to_string(),
                 other => crate::error_chain(other),
             };
-            end_without_running(state, row, &job, &detail)
+            end_without_running(state, row, &job, &detail).await
         }
     }
 }
 
 /// A build that could not start: a `FAILURE` record saying why.
-fn end_without_running(state: &Arc<State>, row: &QueuedBuild, job: &BuildJob, detail: &str) -> Status {
+async fn end_without_running(state: &Arc<State>, row: &QueuedBuild, job: &BuildJob, detail: &str) -> Status {
     let record = job.decided_record(&row.build_id, &state.config.project, Status::Failure, detail);
-    let _ = state.store.create(&row.build_id);
-    if let Err(e) = state.store.save(&record) {
+    if let Err(e) = state.store.put(record).await {
         tracing::error!(build = %row.build_id, error = %crate::error_chain(&e), "cannot write a record");
     }
     let _ = std::fs::remove_dir_all(state.store.work_dir(&row.build_id));
@@ -203,8 +215,9 @@ pub async fn accepted(
 ) {
     if status != Status::Queued {
         let record = job.decided_record(build_id, &state.config.project, status, detail);
-        let _ = state.store.create(build_id);
-        let _ = state.store.save(&record);
+        if let Err(e) = state.store.put(record).await {
+            tracing::error!(build = %build_id, error = %crate::error_chain(&e), "cannot write a record");
+        }
         let _ = std::fs::remove_dir_all(state.store.work_dir(build_id));
         if status.is_terminal() {
             state.metrics.count_build(status);
@@ -264,10 +277,18 @@ pub async fn decide_approval(
         Err(e) => return Err(crate::error_chain(&e)),
     }
     let detail = format!("approved by {who} {how}");
-    if let Ok(mut record) = state.store.load(&row.build_id) {
-        record.status = Status::Queued;
-        record.status_detail = detail.clone();
-        let _ = state.store.save(&record);
+    let queued = state
+        .store
+        .update(&row.build_id, move |record| {
+            // The scheduler may have claimed and started it already: a running build is not sent back.
+            if record.status == Status::Pending {
+                record.status = Status::Queued;
+                record.status_detail = detail;
+            }
+        })
+        .await;
+    if let Err(e) = queued {
+        tracing::error!(build = %row.build_id, error = %crate::error_chain(&e), "cannot record an approval on the build");
     }
     tracing::info!(build = %row.build_id, by = %who, "approved to run");
     report(state, &row.build_id, &job, Status::Queued, "").await;
@@ -299,8 +320,9 @@ pub async fn cancel(state: &Arc<State>, build_id: &str, why: &str) -> Option<Can
                 .and_then(|b| serde_json::from_str(&b.request).ok())
                 .unwrap_or_default();
             let record = job.decided_record(build_id, &state.config.project, Status::Cancelled, why);
-            let _ = state.store.create(build_id);
-            let _ = state.store.save(&record);
+            if let Err(e) = state.store.put(record).await {
+                tracing::error!(build = %build_id, error = %crate::error_chain(&e), "cannot write a record");
+            }
             let _ = std::fs::remove_dir_all(state.store.work_dir(build_id));
             state.metrics.count_build(Status::Cancelled);
             report(state, build_id, &job, Status::Cancelled, why).await;

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! <data>/builds/<id>/build.json      the record (rewritten as the build progresses)
+//! <data>/builds/<id>/build.lock      held by every write of the record (see `records`)
 //! <data>/builds/<id>/log.txt         all steps, Cloud Build style (`Step #0 - "id": …`)
 //! <data>/builds/<id>/logs/step-N.log one file per step
 //! <data>/work/<id>/                  the build's checkout and scripts; removed when the build ends
@@ -9,10 +10,15 @@
 //! <data>/pipewright.db               releases, approvals, the audit log (see `db`)
 //! <data>/locks/<name>.lock           advisory locks: one promotion per environment at a time
 //! ```
-//! Records are written to a temporary file and renamed, so a crash never leaves half a record.
+//! Records change only through `records` (`Store::update`, `Store::put`): under the record's lock,
+//! forward-only in status, written to a temporary file, synced and renamed, so a crash never leaves half
+//! a record and no writer loses another's update.
 
 pub mod db;
 pub mod queue;
+mod records;
+
+pub use records::write_durably;
 
 use std::path::{Path, PathBuf};
 
@@ -51,6 +57,15 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// A write that would move a build backwards or change how it ended (see `Status::may_become`).
+    #[error(
+        "build `{id}` is {status} and cannot become {wanted}: a build only moves forward, and a finished build stays as it ended"
+    )]
+    Backwards { id: String, status: crate::record::Status, wanted: crate::record::Status },
+    #[error("a change to the record of build `{id}` names another build, `{other}`")]
+    Renamed { id: String, other: String },
+    #[error("a write of a record was interrupted: {0}")]
+    Interrupted(String),
 }
 
 #[derive(Clone, Debug)]
@@ -117,16 +132,6 @@ impl Store {
         Ok(())
     }
 
-    /// Atomically replaces the build's record.
-    pub fn save(&self, build: &Build) -> Result<(), StoreError> {
-        let path = self.record_path(&build.id);
-        let tmp = path.with_extension("json.tmp");
-        let write_err = |source| StoreError::Write { path: path.display().to_string(), source };
-        let json = serde_json::to_vec_pretty(build).expect("a build record always serialises");
-        std::fs::write(&tmp, json).map_err(write_err)?;
-        std::fs::rename(&tmp, &path).map_err(write_err)
-    }
-
     pub fn load(&self, id: &str) -> Result<Build, StoreError> {
         let path = self.record_path(id);
         let text =
@@ -163,12 +168,11 @@ impl Store {
         let file = Segment::new(&format!("{commit}.yaml"))
             .map_err(|e| StoreError::Name { what: "commit", message: crate::error_chain(&e) })?;
         let named = self.root.join("specs").join(pipeline.as_str()).join(file.as_str());
-        for (path, what) in [(&blob, "blob"), (&named, "spec")] {
+        for path in [&blob, &named] {
             let write_err = |source| StoreError::Write { path: path.display().to_string(), source };
             std::fs::create_dir_all(path.parent().expect("spec paths have a parent")).map_err(write_err)?;
-            let tmp = path.with_extension(format!("{what}.tmp"));
-            std::fs::write(&tmp, bytes).map_err(write_err)?;
-            std::fs::rename(&tmp, path).map_err(write_err)?;
+            // Two builds of one spec write the same names at once: each through a temporary file of its own.
+            write_durably(path, bytes)?;
         }
         Ok(named)
     }
@@ -259,10 +263,9 @@ mod tests {
         let store = Store::new(dir.path());
         store.create("b1").expect("create");
         let build = Build::new("b1".into(), "local".into());
-        store.save(&build).expect("save");
+        store.put_blocking(build.clone()).expect("save");
         assert_eq!(store.load("b1").expect("load"), build);
         assert_eq!(store.work_ids(), vec!["b1".to_string()]);
-        assert!(!store.record_path("b1").with_extension("json.tmp").exists());
     }
 
     #[test]
@@ -271,7 +274,7 @@ mod tests {
         let store = Store::new(dir.path());
         for id in ["abc123", "abd456"] {
             store.create(id).expect("create");
-            store.save(&Build::new(id.into(), "local".into())).expect("save");
+            store.put_blocking(Build::new(id.into(), "local".into())).expect("save");
         }
         assert_eq!(store.resolve("abc").expect("unique"), "abc123");
         assert_eq!(store.resolve("abd456").expect("exact"), "abd456");

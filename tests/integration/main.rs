@@ -18,6 +18,7 @@ mod ml;
 mod path_filter;
 mod phases;
 mod promote;
+mod records;
 mod registry;
 mod runner;
 mod sandbox;
