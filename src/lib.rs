@@ -26,6 +26,7 @@ pub mod server;
 pub mod source;
 pub mod store;
 pub mod subst;
+pub mod tag;
 pub mod trigger;
 pub mod trust;
 pub mod upload;

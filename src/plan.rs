@@ -26,7 +26,7 @@ pub struct BuildContext {
     pub source: Source,
     /// The build file, repository-relative (TRIGGER_BUILD_CONFIG_PATH for triggered builds).
     pub config_path: String,
-    /// `--substitutions` (or a trigger's): user keys and overridable built-ins, already validated.
+    /// `--substitutions` (or a trigger's): user keys only (built-ins are refused).
     pub overrides: Vec<(String, String)>,
     /// Set for triggered builds, which are always ALLOW_LOOSE with dynamic substitutions (Cloud Build).
     pub trigger_name: Option<String>,
@@ -222,15 +222,20 @@ pub fn builtins(ctx: &BuildContext) -> BTreeMap<String, String> {
 /// Plans `config` for the build described by `ctx`; every problem is reported against the file.
 pub fn plan(file: &str, config: &BuildConfig, ctx: &BuildContext) -> Result<BuildPlan, Diagnostics> {
     let mut d = Decoder::new(file);
-    let mut builtins = builtins(ctx);
+    let builtins = builtins(ctx);
     let mut user: BTreeMap<String, String> =
         config.substitutions.iter().map(|(k, v)| (k.value.clone(), v.value.clone())).collect();
     for (k, v) in &ctx.overrides {
-        if subst::BUILTINS.contains(&k.as_str()) {
-            builtins.insert(k.clone(), v.clone());
-        } else {
-            user.insert(k.clone(), v.clone());
+        // Built-ins come from the commit only (THREATS property 3); `config::load` reports these
+        // with their source, this keeps a plan made without it from using one.
+        if subst::is_builtin(k) {
+            d.error(config.steps_pos, "substitutions", subst::SubstError::BuiltinNotOverridable(k.clone()).to_string());
+            continue;
         }
+        user.insert(k.clone(), v.clone());
+    }
+    if d.diagnostics.has_errors() {
+        return Err(d.diagnostics);
     }
     let triggered = ctx.trigger_name.is_some();
     let dynamic = triggered || config.options.dynamic_substitutions.unwrap_or(false);

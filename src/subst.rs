@@ -42,23 +42,6 @@ pub const BUILTINS: &[&str] = &[
     "_PR_NUMBER",
 ];
 
-/// The built-ins a user may set through `--substitutions` or a trigger (the gcloud list, cloudbuild.md §5.1).
-/// `PROJECT_ID`, `BUILD_ID`, `PROJECT_NUMBER` and `LOCATION` are deliberately absent.
-pub const OVERRIDABLE: &[&str] = &[
-    "TRIGGER_NAME",
-    "COMMIT_SHA",
-    "REVISION_ID",
-    "SHORT_SHA",
-    "REPO_NAME",
-    "REPO_FULL_NAME",
-    "BRANCH_NAME",
-    "TAG_NAME",
-    "REF_NAME",
-    "TRIGGER_BUILD_CONFIG_PATH",
-    "SERVICE_ACCOUNT_EMAIL",
-    "SERVICE_ACCOUNT",
-];
-
 /// The format of a user-defined substitution key, spelled as Cloud Build spells it in its error messages.
 pub const USER_KEY_FORMAT: &str = "^_[A-Z0-9_]+$";
 
@@ -128,8 +111,8 @@ pub enum SubstError {
         key_format_suffix(.origin)
     )]
     InvalidKeyFormat { key: String, origin: Origin },
-    /// The flag tried to set a built-in that only Cloud Build may set.
-    #[error("built-in substitution `{0}` cannot be overridden")]
+    /// A user map (file, flag, trigger, API) tried to set a built-in that only pipewright sets.
+    #[error("built-in substitution `{0}` cannot be overridden (valid keys start with `_` and are not built-ins)")]
     BuiltinNotOverridable(String),
     #[error("substitution key `{key}` too long ({} bytes, max: {max})", .key.len())]
     KeyTooLong { key: String, max: usize },
@@ -188,9 +171,11 @@ impl SubstError {
                 "user-defined keys are `_` followed by upper-case letters, digits and underscores, e.g. `{}`",
                 suggest_user_key(key)
             )),
-            Self::BuiltinNotOverridable(_) => {
-                Some(format!("only these built-ins may be overridden: {}", OVERRIDABLE.join(", ")))
-            }
+            Self::BuiltinNotOverridable(_) => Some(
+                "pipewright sets the built-ins from the commit and the event; user substitutions are keys \
+                 starting with `_` that are not built-ins, e.g. `_MY_VALUE`"
+                    .to_owned(),
+            ),
             Self::BadSubstitution { .. } => {
                 Some("write `$${…}` to pass the expression to the shell unchanged".to_owned())
             }
@@ -203,7 +188,7 @@ impl SubstError {
 fn key_format_suffix(origin: &Origin) -> &'static str {
     match origin {
         Origin::Config => "",
-        Origin::Flag => " and is not an overridable built-in substitution",
+        Origin::Flag => " (built-ins cannot be set either)",
     }
 }
 
@@ -249,11 +234,6 @@ pub fn is_user_key(name: &str) -> bool {
 /// Whether `name` is one of [`BUILTINS`].
 pub fn is_builtin(name: &str) -> bool {
     BUILTINS.contains(&name)
-}
-
-/// Whether `name` is one of [`OVERRIDABLE`].
-pub fn is_overridable(name: &str) -> bool {
-    OVERRIDABLE.contains(&name)
 }
 
 /// Length of the `[A-Z_][A-Z0-9_]*` run at the start of `s` (0 if none): a reference name.
@@ -400,16 +380,15 @@ fn entry_problem(key: &str, value: &str, origin: Origin, limits: &Limits) -> Opt
     if key.len() > limits.max_key_bytes {
         return Some(SubstError::KeyTooLong { key: key.to_owned(), max: limits.max_key_bytes });
     }
+    // No source may set a built-in, not even the user-format `_HEAD_BRANCH`, …: `COMMIT_SHA` names
+    // the images and the tags promotion trusts, so an override would write another commit's names
+    // (THREATS property 3). Cloud Build refuses them the same way ("invalid substitution key").
+    // (In the file a non-user-format built-in is reported as a bad key, as the local runner does.)
+    if is_builtin(key) && (origin == Origin::Flag || is_user_key(key)) {
+        return Some(SubstError::BuiltinNotOverridable(key.to_owned()));
+    }
     if !is_user_key(key) {
-        // The local runner rejects built-ins in the file itself; only the flag may override them (§5.1).
-        let problem = match origin {
-            Origin::Flag if is_overridable(key) => None,
-            Origin::Flag if is_builtin(key) => Some(SubstError::BuiltinNotOverridable(key.to_owned())),
-            _ => Some(SubstError::InvalidKeyFormat { key: key.to_owned(), origin }),
-        };
-        if problem.is_some() {
-            return problem;
-        }
+        return Some(SubstError::InvalidKeyFormat { key: key.to_owned(), origin });
     }
     (value.len() > limits.max_value_bytes).then(|| SubstError::ValueTooLong {
         key: key.to_owned(),
@@ -2136,15 +2115,25 @@ mod tests {
         assert_eq!(
             flag,
             [
-                "substitution key `lower` does not respect format `^_[A-Z0-9_]+$` and is not an overridable \
-                 built-in substitution",
-                "built-in substitution `PROJECT_ID` cannot be overridden",
+                "substitution key `lower` does not respect format `^_[A-Z0-9_]+$` (built-ins cannot be set either)",
+                "built-in substitution `PROJECT_ID` cannot be overridden (valid keys start with `_` and are not \
+                 built-ins)",
+                "built-in substitution `BRANCH_NAME` cannot be overridden (valid keys start with `_` and are not \
+                 built-ins)",
                 &format!("substitution key `{long_key}` too long (101 bytes, max: 100)"),
                 "substitution value of `_BIG` too long (4001 bytes, max: 4000)",
             ]
         );
         let config = validate_map(entries, Origin::Config);
         assert_eq!(config.len(), 5, "built-ins are not allowed in the file: {config:?}");
+        // The user-format built-ins of a pull request are refused too, from every source.
+        for origin in [Origin::Config, Origin::Flag] {
+            let problems = validate_map([("_HEAD_BRANCH", "main"), ("_PR_NUMBER", "1")], origin);
+            assert!(
+                problems.iter().all(|p| matches!(p, SubstError::BuiltinNotOverridable(_))) && problems.len() == 2,
+                "{problems:?}"
+            );
+        }
         let limits = Limits { max_entries: 1, ..Limits::default() };
         let counted = validate_map_with([("_A", "1"), ("_B", "2")], Origin::Config, &limits);
         assert_eq!(counted, [SubstError::TooManySubstitutions { count: 2, max: 1 }]);

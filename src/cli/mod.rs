@@ -91,7 +91,7 @@ enum Format {
 
 #[derive(Args, Debug)]
 struct SubstitutionArgs {
-    /// Substitution values, `_KEY=VALUE[,…]` (user keys or overridable built-ins such as `COMMIT_SHA`);
+    /// Substitution values, `_KEY=VALUE[,…]` (user keys only: built-ins such as `COMMIT_SHA` cannot be set);
     /// they win over the file's `substitutions`
     #[arg(long = "substitutions", value_name = "K=V,…")]
     substitutions: Vec<String>,

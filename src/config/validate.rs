@@ -696,14 +696,17 @@ pub fn check_substitutions(d: &mut Decoder, config: &BuildConfig, overrides: &[(
         .filter(|(k, _)| !invalid.contains(&k.value))
         .map(|(k, v)| (k.value.clone(), v.value.clone()))
         .collect();
-    let mut builtins: BTreeMap<String, String> =
-        subst::BUILTINS.iter().map(|b| (b.to_string(), String::new())).collect();
-    for (k, v) in overrides {
-        if subst::is_builtin(k) {
-            builtins.insert(k.clone(), v.clone());
-        } else {
-            user.insert(k.clone(), v.clone());
-        }
+    let builtins: BTreeMap<String, String> = subst::BUILTINS.iter().map(|b| (b.to_string(), String::new())).collect();
+    // The one check of substitutions given from outside the file (`--substitutions`, a trigger's,
+    // a manual run's): every build's file is loaded through here with them.
+    let override_map = overrides.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    for problem in subst::validate_map(override_map, Origin::Flag) {
+        let (pos, _) = key_location(config, None);
+        d.error(pos, "substitutions", format!("{problem} (given by --substitutions, the trigger or the API request)"));
+        invalid.extend(problem.key().map(str::to_string));
+    }
+    for (k, v) in overrides.iter().filter(|(k, _)| !invalid.contains(k)) {
+        user.insert(k.clone(), v.clone());
     }
     let dynamic = config.options.dynamic_substitutions.unwrap_or(false);
     let substitutions = match subst::Substitutions::new(builtins, user, dynamic) {

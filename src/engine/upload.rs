@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use super::phases::{PhaseError, PhaseOutcome, Phases};
 use super::specs::CheckedSpec;
 use crate::record::UploadRecord;
+use crate::tag::{Reserved, Tag};
 use crate::upload::publish::{Publication, publish};
 
 impl Phases<'_> {
@@ -25,7 +26,8 @@ impl Phases<'_> {
             version: spec.digest.clone(),
             tags: Vec::new(),
         }];
-        let publication = self.publication(spec);
+        let released = self.released_environments().await?;
+        let publication = self.publication(spec, &released);
         if !self.trusted() && !pipeline.uploads.is_empty() {
             let why = format!(
                 "the spec goes to the local store only for an untrusted build ({} destination{} not used)",
@@ -53,15 +55,35 @@ impl Phases<'_> {
         Ok(((), format!("{count} destination{}", if count == 1 { "" } else { "s" })))
     }
 
-    /// The spec under the build's names: tags commit and branch, KFP version named after the commit.
-    fn publication(&self, spec: &CheckedSpec) -> Publication {
+    /// The environments that have a release in this data directory's database. A branch's build
+    /// file may leave out an environment (`qa`) to free its name for a branch tag; the environments
+    /// promotion has written stay reserved whatever the file says. Fails closed: without the database
+    /// the build does not know which names promotion owns, so it publishes nothing.
+    async fn released_environments(&self) -> Result<Vec<String>, PhaseError> {
+        let db = crate::store::db::Database::open(self.run.engine.store.root()).await.map_err(|e| {
+            PhaseError::new(format!(
+                "cannot read which environments have releases (the release database): {}",
+                crate::error_chain(&e)
+            ))
+        })?;
+        let releases = db.environments().await.map_err(|e| {
+            PhaseError::new(format!("cannot read which environments have releases: {}", crate::error_chain(&e)))
+        })?;
+        Ok(releases.into_iter().map(|r| r.environment).collect())
+    }
+
+    /// The spec under the build's names: tags commit and branch (never a reserved name), KFP version
+    /// named after the commit.
+    fn publication(&self, spec: &CheckedSpec, released: &[String]) -> Publication {
         let plan = &self.run.plan;
         let pipeline = plan.pipeline.as_ref().expect("a pipeline");
-        let mut tags = vec![plan.commit_sha.clone()];
-        let reference = sanitize_tag(&plan.ref_name);
-        if !reference.is_empty() && reference != plan.commit_sha {
-            tags.push(reference);
-        }
+        // The branch tag shares the repository with promotion's `<env>` tags: the policy gives a
+        // branch named like an environment (this file's, or one with a release) or like a commit a
+        // tag that cannot collide.
+        let reserved =
+            Reserved::new(plan.environments.iter().map(|e| e.name.as_str()).chain(released.iter().map(String::as_str)));
+        let mut tags = vec![Tag::commit(&plan.commit_sha)];
+        tags.extend(Tag::branch(&plan.ref_name, &reserved));
         Publication {
             pipeline: pipeline.name.clone(),
             bytes: spec.bytes.clone(),
@@ -80,31 +102,5 @@ impl Phases<'_> {
                 ("dev.pipewright.spec-digest".to_string(), spec.digest.clone()),
             ]),
         }
-    }
-}
-
-/// A branch name as a tag: characters outside `[A-Za-z0-9_.-]` become `-`, at most 128, not starting
-/// with `.` or `-` (`feature/x` → `feature-x`).
-pub fn sanitize_tag(name: &str) -> String {
-    let mut tag: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' }).collect();
-    while tag.starts_with(['.', '-']) {
-        tag.remove(0);
-    }
-    tag.truncate(128);
-    tag
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn branch_tags() {
-        assert_eq!(sanitize_tag("main"), "main");
-        assert_eq!(sanitize_tag("feature/new-model"), "feature-new-model");
-        assert_eq!(sanitize_tag("-x"), "x");
-        assert_eq!(sanitize_tag(""), "");
-        assert!(crate::image_ref::valid_tag(&sanitize_tag(&"a/".repeat(100))));
     }
 }

@@ -56,12 +56,31 @@ fn builtins_are_substituted() {
 #[test]
 fn overrides_win_over_the_file() {
     let mut ctx = context();
-    ctx.overrides = vec![("_X".into(), "flag".into()), ("COMMIT_SHA".into(), "sha".into())];
-    let plan =
-        plan_of("substitutions: {_X: file}\nsteps:\n- name: busybox\n  args: [$_X, $COMMIT_SHA, $SHORT_SHA]\n", &ctx)
-            .expect("plans");
-    // Overriding COMMIT_SHA leaves SHORT_SHA as it was, as on Cloud Build.
-    assert_eq!(plan.steps[0].args, ["flag", "sha", "0123456"]);
+    ctx.overrides = vec![("_X".into(), "flag".into())];
+    let plan = plan_of("substitutions: {_X: file}\nsteps:\n- name: busybox\n  args: [$_X, $COMMIT_SHA]\n", &ctx)
+        .expect("plans");
+    assert_eq!(plan.steps[0].args[0], "flag");
+}
+
+#[test]
+fn overrides_cannot_set_a_built_in() {
+    for key in ["COMMIT_SHA", "SHORT_SHA", "BRANCH_NAME", "REVISION_ID", "_HEAD_BRANCH"] {
+        let mut ctx = context();
+        ctx.overrides = vec![(key.into(), "0000000000000000000000000000000000000000".into())];
+        let error =
+            config::load("cloudbuild.yaml", b"steps:\n- name: busybox\n  args: [$COMMIT_SHA]\n", &ctx.overrides)
+                .map(|_| ())
+                .expect_err(key)
+                .to_string();
+        assert!(error.contains(&format!("built-in substitution `{key}` cannot be overridden")), "{error}");
+        assert!(error.contains("start with `_`"), "{error}");
+    }
+    // And plan() itself refuses them, for a caller that did not load through `config::load`.
+    let mut ctx = context();
+    let loaded = config::load("cloudbuild.yaml", b"steps:\n- name: busybox\n", &[]).expect("loads");
+    ctx.overrides = vec![("COMMIT_SHA".into(), "x".into())];
+    let error = plan("cloudbuild.yaml", &loaded.config, &ctx).expect_err("refused");
+    assert!(error.to_string().contains("`COMMIT_SHA` cannot be overridden"), "{error}");
 }
 
 #[test]

@@ -381,7 +381,8 @@ impl Promoter {
     ) -> Result<(Vec<Tagged>, Vec<UploadRecord>, ReleaseDigests), String> {
         let env = &rules.name;
         let sha = record.commit.as_ref().map(|c| c.sha.clone()).unwrap_or_default();
-        let tags = [env.clone(), format!("{env}-{sha}")];
+        // The one caller that asks for the reserved environment tags.
+        let tags = crate::tag::Tag::environment(env, &sha);
         let mut tagged = Vec::new();
         let mut digests = ReleaseDigests::default();
         let mut docker = None;
@@ -411,7 +412,7 @@ impl Promoter {
                     }
                     let engine = docker.as_ref().expect("connected above");
                     engine
-                        .tag(&c.digest, repository, tag)
+                        .tag(&c.digest, repository, tag.as_str())
                         .await
                         .map_err(|e| partial(&tagged, &[], format!("cannot tag `{reference}`: {e}")))?;
                 }

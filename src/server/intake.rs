@@ -429,9 +429,7 @@ fn expand_group(group: &str, job: &BuildJob) -> String {
     values.insert("REPO_FULL_NAME", job.origin.repo_full_name.clone());
     values.insert("TRIGGER_NAME", job.trigger.name.clone().unwrap_or_default());
     if let Some(pr) = &job.pull_request {
-        values.insert("_PR_NUMBER", pr.number.to_string());
-        values.insert("_HEAD_BRANCH", pr.head_branch.clone());
-        values.insert("_BASE_BRANCH", pr.base_branch.clone());
+        values.extend(pr.builtins());
     }
     let expanded = crate::subst::expand(group, |name| values.get(name).cloned());
     format!("{}/{expanded}", job.repository)

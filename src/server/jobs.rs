@@ -21,7 +21,7 @@ pub struct BuildJob {
     pub origin: Origin,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_path: Option<String>,
-    /// The trigger's substitutions (and the pull request's `_HEAD_BRANCH`, …).
+    /// The trigger's substitutions (user keys; the pull request's built-ins come from `pull_request`).
     #[serde(default)]
     pub substitutions: BTreeMap<String, String>,
     pub trigger: crate::record::TriggerRecord,
@@ -40,6 +40,19 @@ pub struct PullRequestJob {
     pub head_branch: String,
     pub base_branch: String,
     pub head_repo_url: String,
+}
+
+impl PullRequestJob {
+    /// The pull request's built-in substitutions, as the plan sets them (`plan::builtins`): the
+    /// queued record and the concurrency group show them before the build is planned.
+    pub fn builtins(&self) -> [(&'static str, String); 4] {
+        [
+            ("_HEAD_BRANCH", self.head_branch.clone()),
+            ("_BASE_BRANCH", self.base_branch.clone()),
+            ("_HEAD_REPO_URL", self.head_repo_url.clone()),
+            ("_PR_NUMBER", self.number.to_string()),
+        ]
+    }
 }
 
 impl BuildJob {
@@ -155,6 +168,9 @@ impl BuildJob {
             ..CommitRecord::default()
         });
         build.substitutions = self.substitutions.clone();
+        if let Some(pr) = &self.pull_request {
+            build.substitutions.extend(pr.builtins().map(|(k, v)| (k.to_string(), v)));
+        }
         build.trigger = Some(self.trigger.clone());
         build.trust = Some(self.trust());
         if status.is_terminal() {

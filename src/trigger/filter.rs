@@ -61,8 +61,7 @@ pub enum Decision {
     Build {
         /// The trigger used.
         trigger: String,
-        /// The trigger's `substitutions`, and for pull requests `_HEAD_BRANCH`, `_BASE_BRANCH`,
-        /// `_HEAD_REPO_URL` and `_PR_NUMBER` (these facts of the event win over a trigger default).
+        /// The trigger's `substitutions` (user keys only; the pull request's built-ins come from the job).
         substitutions: BTreeMap<String, String>,
         concurrency: Option<Concurrency>,
         reason: String,
@@ -134,14 +133,10 @@ pub fn decide(triggers: &[Trigger], event: &Event, changed: ChangedFiles, manual
         Err(reason) => return skip(Some(name), reason),
     }
 
-    let mut substitutions: BTreeMap<String, String> =
+    // The pull request's `_HEAD_BRANCH`, … are built-ins the plan takes from the job's pull request;
+    // they are not user substitutions (which may not set a built-in).
+    let substitutions: BTreeMap<String, String> =
         trigger.substitutions.iter().map(|(k, v)| (k.value.clone(), v.value.clone())).collect();
-    if let Kind::PullRequest(pr) = &event.kind {
-        substitutions.insert("_HEAD_BRANCH".to_string(), pr.head_branch.clone());
-        substitutions.insert("_BASE_BRANCH".to_string(), pr.base_branch.clone());
-        substitutions.insert("_HEAD_REPO_URL".to_string(), pr.head_repo_url.clone().unwrap_or_default());
-        substitutions.insert("_PR_NUMBER".to_string(), pr.number.to_string());
-    }
     Decision::Build {
         trigger: name,
         substitutions,

@@ -9,6 +9,7 @@ use crate::credentials::Credentials;
 use crate::plan::UploadPlan;
 use crate::record::UploadRecord;
 use crate::registry::{Artifact, Registry};
+use crate::tag::Tag;
 
 pub const SPEC_MEDIA_TYPE: &str = "application/vnd.pipewright.kfp.spec.v1+yaml";
 pub const PIPELINE_ARTIFACT_TYPE: &str = "application/vnd.pipewright.kfp.pipeline.v1";
@@ -21,13 +22,20 @@ pub struct Publication {
     pub bytes: Vec<u8>,
     /// `sha256:…` of the bytes.
     pub digest: String,
-    /// Tags for OCI and Artifact Registry, the first one pushed, the others copied.
-    pub tags: Vec<String>,
+    /// Tags for OCI and Artifact Registry, the first one pushed, the others copied; a [`Tag`] says
+    /// who may write it (a build: commit and branch; promotion: the environment's).
+    pub tags: Vec<Tag>,
     /// The Kubeflow Pipelines version name.
     pub version_name: String,
     pub description: String,
     /// OCI manifest annotations.
     pub annotations: BTreeMap<String, String>,
+}
+
+impl Publication {
+    pub fn tag_names(&self) -> Vec<String> {
+        self.tags.iter().map(ToString::to_string).collect()
+    }
 }
 
 /// Publishes `spec` to `destination`; the error names the destination. The destination is the build
@@ -53,7 +61,7 @@ async fn oci(registry: &Registry, repository: &str, spec: &Publication) -> Resul
         annotations: spec.annotations.clone(),
         title: format!("{}.yaml", spec.pipeline),
     };
-    let first = format!("{repository}:{}", spec.tags.first().map_or("latest", String::as_str));
+    let first = format!("{repository}:{}", spec.tags.first().map_or("latest", Tag::as_str));
     let digest = registry.push_artifact(&first, &artifact).await.map_err(|e| format!("oci `{first}`: {e}"))?;
     for tag in spec.tags.iter().skip(1) {
         let target = format!("{repository}:{tag}");
@@ -63,7 +71,7 @@ async fn oci(registry: &Registry, repository: &str, spec: &Publication) -> Resul
         destination: "oci".into(),
         uri: format!("{repository}@{digest}"),
         version: digest,
-        tags: spec.tags.clone(),
+        tags: spec.tag_names(),
     })
 }
 
@@ -89,13 +97,13 @@ async fn kfp(
 async fn artifact_registry(url: &str, spec: &Publication, credentials: &Credentials) -> Result<UploadRecord, String> {
     let token = credentials.for_url(url).map_err(|e| format!("artifactRegistry `{url}`: {e}"))?;
     let version = ArtifactRegistryClient::new(url, token.map(|t| t.expose().to_string()))
-        .upload(&format!("{}.yaml", spec.pipeline), &spec.bytes, &spec.tags)
+        .upload(&format!("{}.yaml", spec.pipeline), &spec.bytes, &spec.tag_names())
         .await
         .map_err(|e| format!("artifactRegistry `{url}`: {e}"))?;
     Ok(UploadRecord {
         destination: "artifactRegistry".into(),
         uri: version.uri,
         version: version.version,
-        tags: spec.tags.clone(),
+        tags: spec.tag_names(),
     })
 }

@@ -27,4 +27,5 @@ mod server;
 mod source;
 mod steps;
 mod support;
+mod tags;
 mod validate_corpus;
