@@ -9,6 +9,7 @@ mod diff;
 mod github;
 mod output;
 mod promote;
+mod remote;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

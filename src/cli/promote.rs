@@ -1,7 +1,11 @@
 //! `promote`, `approve`, `rollback` and `envs` (SPEC §11, §14).
 //!
-//! Who is acting: `$PIPEWRIGHT_USER`, else the login name. On the command line that is whoever the
-//! shell says it is; the server is where identities are authenticated.
+//! Who is acting. With `--server URL` the server says, from its API token (`remote.rs`), and it
+//! applies its rules and writes its audit log. Without it the CLI writes the data directory itself
+//! as `$PIPEWRIGHT_USER` (else the login name): whoever the shell says, so every record and audit
+//! entry names it "(unverified)" (`Actor::local`), and it is refused while a server owns the
+//! directory (`store::owner`): on a server, identities are proven by the server (THREATS.md
+//! property 5).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +14,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::output::Printer;
+use super::remote::{Refusal, Remote};
 use super::{Format, fatal};
 use crate::promote::{Action, Actor, PromoteError, Promoter, Promotion};
 use crate::registry::Registry;
@@ -77,6 +82,25 @@ struct CommonArgs {
     format: Format,
     #[command(flatten)]
     credentials: super::CredentialArgs,
+    /// Act through this server (`pipewright serve`), which proves who you are by its API token
+    /// (`$PIPEWRIGHT_TOKEN` or `--token-file`), applies its rules and keeps the audit log; required
+    /// when a server owns the data directory
+    #[arg(long, value_name = "URL", env = "PIPEWRIGHT_SERVER")]
+    server: Option<String>,
+    /// A file holding your API token for `--server` [default: $PIPEWRIGHT_TOKEN]
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+    /// The server's project (its config's `project`)
+    #[arg(long, default_value = "local")]
+    project: String,
+}
+
+/// Where a promotion, approval or rollback is done.
+enum Target {
+    /// In this data directory, as the (unverified) local identity.
+    Local(Actor, Promoter),
+    /// Through a server.
+    Remote(Remote),
 }
 
 impl CommonArgs {
@@ -95,34 +119,135 @@ impl CommonArgs {
     }
 }
 
-fn actor(comment: &str) -> Result<Actor, ExitCode> {
+impl CommonArgs {
+    /// Through `--server`, else locally unless a server owns the data directory.
+    async fn target(&self, printer: &Printer, comment: &str) -> Result<Target, ExitCode> {
+        if let Some(server) = &self.server {
+            let remote = Remote::new(server, &self.project, self.token_file.as_deref()).map_err(|e| fatal(&e, None))?;
+            return Ok(Target::Remote(remote));
+        }
+        let store = self.store();
+        match crate::store::owner::owner(store.root()) {
+            Ok(None) => {}
+            Ok(Some(server)) => {
+                let message = format!(
+                    "a pipewright server (pid {}) owns the data directory {}: on a server, promotions, approvals and \
+                     rollbacks go through it, which knows who you are by your API token",
+                    server.pid,
+                    store.root().display()
+                );
+                let url = if server.url.is_empty() { "URL".to_string() } else { server.url };
+                let hint = format!("add `--server {url}` and set `PIPEWRIGHT_TOKEN` to your token for that server");
+                return Err(fatal(&message, Some(&hint)));
+            }
+            Err(e) => return Err(fatal(&crate::error_chain(&e), None)),
+        }
+        let actor = local_actor(comment)?;
+        Ok(Target::Local(actor, self.promoter(printer).await?))
+    }
+}
+
+/// The self-declared local identity: `$PIPEWRIGHT_USER`, else the login name, marked unverified.
+fn local_actor(comment: &str) -> Result<Actor, ExitCode> {
     let name = ["PIPEWRIGHT_USER", "USER", "LOGNAME"]
         .iter()
         .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()));
     match name {
-        Some(name) => Ok(Actor { name: name.trim().to_string(), comment: comment.to_string() }),
+        Some(name) => Ok(Actor::local(name.trim(), comment)),
         None => Err(fatal("who is this? set `PIPEWRIGHT_USER` to your name or email", None)),
     }
 }
 
 pub(super) async fn promote(args: PromoteArgs) -> ExitCode {
     let printer = Printer::stderr();
-    let (actor, promoter) = match (actor(&args.comment), args.common.promoter(&printer).await) {
-        (Ok(actor), Ok(promoter)) => (actor, promoter),
-        (Err(code), _) | (_, Err(code)) => return code,
-    };
-    let result = promoter.promote(&args.build, &args.environment, &actor, Action::Promote).await;
-    report(&printer, args.common.format, result)
+    match args.common.target(&printer, &args.comment).await {
+        Err(code) => code,
+        Ok(Target::Local(actor, promoter)) => {
+            let result = promoter.promote(&args.build, &args.environment, &actor, Action::Promote).await;
+            report(&printer, args.common.format, result)
+        }
+        Ok(Target::Remote(remote)) => {
+            let body = serde_json::json!({"environment": args.environment, "comment": args.comment});
+            let answer = remote.build_action(&args.build, "promote", body).await;
+            report_remote(&printer, args.common.format, answer)
+        }
+    }
 }
 
 pub(super) async fn rollback(args: RollbackArgs) -> ExitCode {
     let printer = Printer::stderr();
-    let (actor, promoter) = match (actor(&args.comment), args.common.promoter(&printer).await) {
-        (Ok(actor), Ok(promoter)) => (actor, promoter),
-        (Err(code), _) | (_, Err(code)) => return code,
-    };
-    let result = promoter.rollback(&args.environment, &actor).await;
-    report(&printer, args.common.format, result)
+    match args.common.target(&printer, &args.comment).await {
+        Err(code) => code,
+        Ok(Target::Local(actor, promoter)) => {
+            let result = promoter.rollback(&args.environment, &actor).await;
+            report(&printer, args.common.format, result)
+        }
+        Ok(Target::Remote(remote)) => {
+            let answer = remote.rollback(&args.environment, serde_json::json!({"comment": args.comment})).await;
+            report_remote(&printer, args.common.format, answer)
+        }
+    }
+}
+
+/// A server's answer to a promotion or rollback, printed as the local one is.
+fn report_remote(printer: &Printer, format: Format, answer: Result<serde_json::Value, Refusal>) -> ExitCode {
+    match answer {
+        Ok(answer) => {
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&answer).expect("json prints"));
+            }
+            let r = &answer["release"];
+            let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+            if answer["unchanged"] == true {
+                let build = text(&r["buildId"]);
+                printer.note(&format!(
+                    "build {} is already the release of `{}`",
+                    short(&build),
+                    text(&r["environment"])
+                ));
+                return ExitCode::SUCCESS;
+            }
+            let verb = if r["action"] == "rollback" { "rolled back" } else { "promoted" };
+            let (build, commit) = (text(&r["buildId"]), text(&r["commitSha"]));
+            printer.success(&format!(
+                "{verb} `{}` to build {} at commit {} (by {}, through the server)",
+                text(&r["environment"]),
+                short(&build),
+                short(&commit),
+                text(&r["promotedBy"])
+            ));
+            let run = &answer["run"];
+            match run["state"].as_str() {
+                Some(state) if !matches!(state, "SUCCEEDED" | "PENDING" | "RUNNING") => {
+                    printer
+                        .error(&format!("the environment's run {} {state}", text(&run["id"])), run["error"].as_str());
+                    ExitCode::from(1)
+                }
+                _ => ExitCode::SUCCESS,
+            }
+        }
+        Err(refusal) => remote_refused(printer, format, &refusal),
+    }
+}
+
+/// A server's refusal: its message and rules; exit 1 when the rules said no, 2 when the request
+/// could not be made (unreachable, no such build, a bad token).
+fn remote_refused(printer: &Printer, format: Format, refusal: &Refusal) -> ExitCode {
+    if format == Format::Json {
+        let json = serde_json::json!({"error": refusal.message, "status": refusal.status, "refusals": refusal.details});
+        println!("{}", serde_json::to_string_pretty(&json).expect("json prints"));
+    }
+    let mut message = refusal.message.clone();
+    for detail in &refusal.details {
+        message.push_str(&format!("\n  {detail}"));
+    }
+    let hint = (refusal.status == Some(401))
+        .then_some("check `PIPEWRIGHT_TOKEN` (or `--token-file`): it must be one of the server's tokens");
+    printer.error(&message, hint);
+    match refusal.status {
+        Some(409) | Some(502) => ExitCode::from(1),
+        _ => ExitCode::from(2),
+    }
 }
 
 fn report(printer: &Printer, format: Format, result: Result<Promotion, PromoteError>) -> ExitCode {
@@ -193,9 +318,28 @@ fn refused(printer: &Printer, e: &PromoteError) -> ExitCode {
 
 pub(super) async fn approve(args: ApproveArgs) -> ExitCode {
     let printer = Printer::stderr();
-    let (actor, promoter) = match (actor(&args.comment), args.common.promoter(&printer).await) {
-        (Ok(actor), Ok(promoter)) => (actor, promoter),
-        (Err(code), _) | (_, Err(code)) => return code,
+    let (actor, promoter) = match args.common.target(&printer, &args.comment).await {
+        Err(code) => return code,
+        Ok(Target::Local(actor, promoter)) => (actor, promoter),
+        Ok(Target::Remote(remote)) => {
+            let body = serde_json::json!({"environment": args.environment, "comment": args.comment});
+            return match remote.build_action(&args.build, "approve", body).await {
+                Ok(answer) => {
+                    if args.common.format == Format::Json {
+                        println!("{}", serde_json::to_string_pretty(&answer).expect("json prints"));
+                    }
+                    let approvals = answer["approvals"].as_array().map_or(0, Vec::len);
+                    printer.success(&format!(
+                        "approved build {} for `{}` through the server ({approvals} of {} approvals)",
+                        short(&args.build),
+                        args.environment,
+                        answer["required"]
+                    ));
+                    ExitCode::SUCCESS
+                }
+                Err(refusal) => remote_refused(&printer, args.common.format, &refusal),
+            };
+        }
     };
     match promoter.approve(&args.build, &args.environment, &actor).await {
         Ok(approved) => {

@@ -51,6 +51,17 @@ pub struct Actor {
     pub comment: String,
 }
 
+/// How a self-declared local identity is named in every record and audit entry it writes.
+pub const UNVERIFIED: &str = " (unverified)";
+
+impl Actor {
+    /// The CLI's local identity (`$PIPEWRIGHT_USER`): whoever the shell says, so its name says so
+    /// wherever it is kept. The rules compare people without the mark (`policy::same_person`).
+    pub fn local(name: &str, comment: &str) -> Actor {
+        Actor { name: format!("{}{UNVERIFIED}", name.trim()), comment: comment.to_string() }
+    }
+}
+
 /// One name moved onto one digest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tagged {

@@ -260,8 +260,11 @@ fn is_author(b: &BuildFacts, person: &str) -> bool {
     [b.author_name.as_str(), b.author_email.as_str(), local].iter().any(|id| !id.is_empty() && same_person(id, person))
 }
 
+/// Whether two names are one person; the local identity's "(unverified)" mark does not make a
+/// different one (`action::Actor::local`), so the self-approval and approver rules still see it.
 fn same_person(a: &str, b: &str) -> bool {
-    a.trim().eq_ignore_ascii_case(b.trim())
+    let bare = |name: &str| name.trim().trim_end_matches(super::action::UNVERIFIED).trim().to_string();
+    bare(a).eq_ignore_ascii_case(&bare(b))
 }
 
 fn short(id: &str) -> &str {

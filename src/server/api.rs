@@ -153,18 +153,16 @@ impl From<PromoteError> for ApiError {
     }
 }
 
-/// The bearer token of a request: the `Authorization` header, or the dashboard's cookie.
+/// The bearer token of a request (`Authorization: Bearer …`). A cookie never carries a token: the
+/// dashboard's cookie is a session id (`session.rs`).
 fn token(headers: &HeaderMap) -> Option<String> {
-    if let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok())
-        && let Some(token) = value.strip_prefix("Bearer ")
-    {
-        return Some(token.trim().to_string());
-    }
-    let cookies = headers.get_all("cookie").iter().filter_map(|v| v.to_str().ok());
-    cookies.flat_map(|c| c.split(';')).find_map(|c| c.trim().strip_prefix("pipewright_token=").map(str::to_string))
+    let value = headers.get("authorization").and_then(|v| v.to_str().ok())?;
+    value.strip_prefix("Bearer ").map(|token| token.trim().to_string())
 }
 
-/// Who is asking to change something.
+/// Who is asking to change something through the API: a bearer token only. A dashboard session is
+/// not enough for a write here (a browser sends its cookie with any request; the dashboard's own
+/// forms go through [`form_actor`], which also checks their CSRF token).
 pub fn actor(state: &State, headers: &HeaderMap) -> Result<String, ApiError> {
     let Some(token) = token(headers) else {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "this needs `Authorization: Bearer <token>`"));
@@ -172,9 +170,44 @@ pub fn actor(state: &State, headers: &HeaderMap) -> Result<String, ApiError> {
     state.identify(&token).ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "the token is not valid"))
 }
 
-/// Checks that reading is allowed.
+/// Who is looking: a bearer token's name, or a signed-in browser's.
+pub fn viewer(state: &State, headers: &HeaderMap) -> Option<String> {
+    match token(headers) {
+        Some(token) => state.identify(&token),
+        None => state.sessions.of_request(headers).map(|s| s.actor),
+    }
+}
+
+/// Who pressed a dashboard button: a bearer token (no browser sends one by itself), or a live
+/// session whose CSRF token the form carries back, posted from this server's own pages (`Origin`).
+pub fn form_actor(state: &State, headers: &HeaderMap, csrf: &str) -> Result<String, ApiError> {
+    if token(headers).is_some() {
+        return actor(state, headers);
+    }
+    let Some(session) = state.sessions.of_request(headers) else {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "not signed in (or the session ended)"));
+    };
+    if !super::session::same_origin(headers) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "the form was posted from another site"));
+    }
+    if !session.csrf_matches(csrf) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the form's CSRF token is not this session's: reload the page and try again",
+        ));
+    }
+    Ok(session.actor)
+}
+
+/// Checks that reading is allowed: public reads, a bearer token, or a signed-in browser.
 pub fn reader(state: &State, headers: &HeaderMap) -> Result<(), ApiError> {
-    if state.config.public_reads { Ok(()) } else { actor(state, headers).map(drop) }
+    if state.config.public_reads || viewer(state, headers).is_some() {
+        return Ok(());
+    }
+    match token(headers) {
+        Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "the token is not valid")),
+        None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "this needs `Authorization: Bearer <token>`")),
+    }
 }
 
 fn check_project(state: &State, project: &str) -> Result<(), ApiError> {

@@ -2,8 +2,9 @@
 //! JavaScript build step; the build page follows its log with a few lines of `EventSource`.
 //!
 //! Buttons post forms to the same operations as the JSON API (one rule engine behind both). Signing in
-//! keeps an API token in a `SameSite=Strict`, `HttpOnly` cookie, so another site cannot make a
-//! signed-in browser press them.
+//! with an API token starts a server-side session (`session.rs`): the cookie holds a random session
+//! id, never the token; every form carries the session's CSRF token and must come from this server's
+//! pages, so another site cannot make a signed-in browser press them; `/logout` ends the session.
 
 use std::sync::{Arc, OnceLock};
 
@@ -28,6 +29,7 @@ pub fn routes() -> axum::Router<Arc<State>> {
         .route("/environments", get(environments))
         .route("/environments/{env}/rollback", post(rollback))
         .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
 }
 
 fn templates() -> &'static minijinja::Environment<'static> {
@@ -49,7 +51,9 @@ fn templates() -> &'static minijinja::Environment<'static> {
 
 /// Renders a page; `context` gets the signed-in user, the project and a flash message.
 fn page(state: &State, headers: &HeaderMap, name: &str, mut context: Value, message: Option<String>) -> Response {
-    context["user"] = json!(api::actor(state, headers).ok());
+    context["user"] = json!(api::viewer(state, headers));
+    // The forms of a signed-in browser carry its session's CSRF token back (`api::form_actor`).
+    context["csrf"] = json!(state.sessions.of_request(headers).map(|s| s.csrf));
     context["project"] = json!(state.config.project);
     context["message"] = json!(message);
     match templates().get_template(name).and_then(|t| t.render(&context)) {
@@ -253,6 +257,8 @@ struct ActionForm {
     environment: String,
     #[serde(default)]
     comment: String,
+    #[serde(default)]
+    csrf: String,
 }
 
 async fn action(
@@ -261,7 +267,7 @@ async fn action(
     headers: HeaderMap,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let who = match api::actor(&state, &headers) {
+    let who = match api::form_actor(&state, &headers, &form.csrf) {
         Ok(who) => who,
         Err(e) => return denied(e),
     };
@@ -323,6 +329,8 @@ async fn environments(
 struct CommentForm {
     #[serde(default)]
     comment: String,
+    #[serde(default)]
+    csrf: String,
 }
 
 async fn rollback(
@@ -331,7 +339,7 @@ async fn rollback(
     headers: HeaderMap,
     Form(form): Form<CommentForm>,
 ) -> Response {
-    let who = match api::actor(&state, &headers) {
+    let who = match api::form_actor(&state, &headers, &form.csrf) {
         Ok(who) => who,
         Err(e) => return denied(e),
     };
@@ -354,13 +362,33 @@ struct LoginForm {
     token: String,
 }
 
-async fn login(AxumState(state): AxumState<Arc<State>>, Form(form): Form<LoginForm>) -> Response {
-    let token = form.token.trim().to_string();
-    if state.identify(&token).is_none() {
-        return (StatusCode::UNAUTHORIZED, "that is not one of this server's tokens").into_response();
+async fn login(AxumState(state): AxumState<Arc<State>>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+    // A sign-in posted from another site would sign this browser in as someone else's token.
+    if !super::session::same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "the sign-in form was posted from another site").into_response();
     }
-    let cookie = format!("pipewright_token={token}; Path=/; HttpOnly; SameSite=Strict");
+    let Some(actor) = state.identify(form.token.trim()) else {
+        return (StatusCode::UNAUTHORIZED, "that is not one of this server's tokens").into_response();
+    };
+    let (id, _) = state.sessions.start(&actor);
+    let cookie = super::session::set_cookie(&id, state.sessions.timeout(), state.secure_cookies());
     ([("set-cookie", cookie)], Redirect::to("/")).into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Ends the session (the CSRF token is checked: another site cannot sign a browser out either).
+async fn logout(AxumState(state): AxumState<Arc<State>>, headers: HeaderMap, Form(form): Form<LogoutForm>) -> Response {
+    if let Err(e) = api::form_actor(&state, &headers, &form.csrf) {
+        return denied(e);
+    }
+    state.sessions.end(&headers);
+    let cookie = super::session::clear_cookie(state.secure_cookies());
+    ([("set-cookie", cookie)], Redirect::to("/login")).into_response()
 }
 
 /// `2026-11-25T10:00:00.123Z` → `2026-11-25 10:00:00`.

@@ -25,6 +25,7 @@ pub mod jobs;
 mod metrics;
 mod openapi;
 mod scheduler;
+mod session;
 mod status;
 
 use std::collections::HashMap;
@@ -49,6 +50,8 @@ pub enum ServeError {
     Db(#[from] crate::store::db::DbError),
     #[error(transparent)]
     Docker(#[from] crate::docker::DockerError),
+    #[error(transparent)]
+    Owner(#[from] crate::store::owner::OwnerError),
     #[error("cannot listen on {addr}")]
     Listen {
         addr: String,
@@ -88,6 +91,10 @@ pub struct State {
     metrics: metrics::Metrics,
     statuses: status::Reporter,
     shutdown: CancellationToken,
+    /// Signed-in dashboard browsers.
+    sessions: session::Sessions,
+    /// This server owns the data directory while it runs (the CLI then writes only through it).
+    _owner: crate::store::owner::ServerLock,
 }
 
 impl State {
@@ -107,6 +114,11 @@ impl State {
             }
         }
         found
+    }
+
+    /// Whether cookies get `Secure`: the server is reached over https (its `publicUrl` says so).
+    fn secure_cookies(&self) -> bool {
+        self.config.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
     }
 
     /// The link to a build's page.
@@ -144,10 +156,14 @@ pub async fn serve(config: ServerConfig, data_dir: PathBuf) -> Result<(), ServeE
 pub async fn start(config: ServerConfig, data_dir: PathBuf) -> Result<Arc<State>, ServeError> {
     let keys = read_keys(&config)?;
     let store = Store::new(data_dir);
+    let url = config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
+    let owner = crate::store::owner::acquire(store.root(), &url)?;
     let db = Database::open(store.root()).await?;
     let docker = Docker::connect().await?;
     let sandbox = connect_sandbox(&config, &docker).await;
     let state = Arc::new(State {
+        sessions: session::Sessions::new(config.session_timeout),
+        _owner: owner,
         statuses: status::Reporter::new(),
         config,
         keys,

@@ -15,6 +15,7 @@
 //! a record and no writer loses another's update.
 
 pub mod db;
+pub mod owner;
 pub mod queue;
 mod records;
 

@@ -13,6 +13,7 @@ mod diff;
 mod dockerfile;
 mod github_action;
 mod host_paths;
+mod identity;
 mod intake;
 mod ml;
 mod path_filter;

@@ -172,7 +172,7 @@ fn concurrent_promotions_serialize_and_the_rules_of_the_release_in_place_hold() 
     let prod = current(&now, "prod");
     assert_eq!(prod["buildId"], id(&b1).as_str());
     assert_eq!(prod["action"], "rollback");
-    assert_eq!(prod["promotedBy"], "dave");
+    assert_eq!(prod["promotedBy"], "dave (unverified)", "the local identity is named as such");
     assert_eq!(prod["comment"], "b4 misbehaves");
     assert_eq!(prod["previousBuild"], id(&b4).as_str());
     refused(&pw(data, "dave", &["rollback", "nowhere"]), &["`nowhere` has no earlier release to roll back to"]);
@@ -194,15 +194,15 @@ fn concurrent_promotions_serialize_and_the_rules_of_the_release_in_place_hold() 
         })
         .collect();
     let expected = [
-        ("carol", "promote", "refused"),
-        ("carol", "approve", "ok"),
-        ("carol", "promote", "refused"),
-        ("dave", "promote", "ok"),
-        ("dave", "promote", "refused"),
-        ("carol", "approve", "ok"),
-        ("dave", "promote", "ok"),
-        ("dave", "promote", "refused"),
-        ("dave", "rollback", "ok"),
+        ("carol (unverified)", "promote", "refused"),
+        ("carol (unverified)", "approve", "ok"),
+        ("carol (unverified)", "promote", "refused"),
+        ("dave (unverified)", "promote", "ok"),
+        ("dave (unverified)", "promote", "refused"),
+        ("carol (unverified)", "approve", "ok"),
+        ("dave (unverified)", "promote", "ok"),
+        ("dave (unverified)", "promote", "refused"),
+        ("dave (unverified)", "rollback", "ok"),
     ];
     let expected: Vec<(String, String, String)> =
         expected.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
@@ -312,7 +312,7 @@ fn the_example_goes_from_dev_to_prod_behind_its_gates() {
     refused(&pw(data, "carol", &["promote", &id(&b1), "--to", "prod"]), &["approval: 0 of 1 approval given"]);
     refused(
         &pw(data, "ada@example.com", &["approve", &id(&b1), "--env", "prod"]),
-        &["no self-approval", "`ada@example.com` wrote commit"],
+        &["no self-approval", "`ada@example.com (unverified)` wrote commit"],
     );
     ok(&pw(data, "bob", &["approve", &id(&b1), "--env", "prod", "--comment", "reviewed the metrics"]));
     ok(&pw(data, "carol", &["promote", &id(&b1), "--to", "prod", "--comment", "first release"]));
@@ -348,12 +348,12 @@ fn the_example_goes_from_dev_to_prod_behind_its_gates() {
         .collect();
     for expected in [
         r#""pipewright (auto)" "auto" "dev" "ok""#,
-        r#""carol" "promote" "staging" "ok" "accuracy is fine""#,
-        r#""carol" "promote" "staging" "refused" "gate accuracy >= 0.95"#,
-        r#""ada@example.com" "approve" "prod" "refused""#,
-        r#""bob" "approve" "prod" "ok" "reviewed the metrics""#,
-        r#""carol" "promote" "prod" "ok" "first release""#,
-        r#""carol" "rollback" "prod" "ok" "b3 is slower; replaces build"#,
+        r#""carol (unverified)" "promote" "staging" "ok" "accuracy is fine""#,
+        r#""carol (unverified)" "promote" "staging" "refused" "gate accuracy >= 0.95"#,
+        r#""ada@example.com (unverified)" "approve" "prod" "refused""#,
+        r#""bob (unverified)" "approve" "prod" "ok" "reviewed the metrics""#,
+        r#""carol (unverified)" "promote" "prod" "ok" "first release""#,
+        r#""carol (unverified)" "rollback" "prod" "ok" "b3 is slower; replaces build"#,
     ] {
         assert!(history.iter().any(|h| h.starts_with(expected)), "no `{expected}` in:\n{}", history.join("\n"));
     }

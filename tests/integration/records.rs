@@ -156,7 +156,7 @@ fn an_approval_from_another_process_while_a_build_runs_stays_in_its_record() {
     let on_disk = record_on_disk(data.path(), &id);
     for record in [&printed, &on_disk] {
         assert_eq!(record["status"], "SUCCESS", "{record:#}");
-        assert_eq!(notes(record), [note("prod", "approved", "carol")], "{record:#}");
+        assert_eq!(notes(record), [note("prod", "approved", "carol (unverified)")], "{record:#}");
     }
     assert_eq!(leftovers(data.path(), &id), Vec::<String>::new());
 }

@@ -610,7 +610,7 @@ fn a_newer_pull_request_push_cancels_the_older_build_and_deploys_queue_in_order(
     }
 }
 
-const RELEASED: &str = "steps:
+pub const RELEASED: &str = "steps:
 - name: local/busybox:1
   args: [echo, built]
 triggers:
@@ -624,19 +624,77 @@ environments:
   approval: {required: 1, preventSelfApproval: true}
 ";
 
+/// A signed-in browser: its session cookie and the CSRF token the server's pages carry for it.
+pub struct Browser {
+    pub cookie: String,
+    pub csrf: String,
+}
+
 impl Server {
-    /// A dashboard form post with the sign-in cookie of `token`; returns the page it redirects to.
-    pub fn form(&self, path: &str, token: &str, fields: &[(&str, &str)]) -> (u16, String) {
+    /// A request as a browser sends it, without following redirects: status, headers, body.
+    pub fn browse(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &str,
+    ) -> (u16, Vec<(String, String)>, String) {
         let url = format!("{}{path}", self.url);
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let body = body.to_string();
+        self.rt.block_on(async move {
+            let client =
+                reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+            let mut request = client.request(method, &url).body(body);
+            for (k, v) in headers {
+                request = request.header(k, v);
+            }
+            let response = request.send().await.expect("the server answers");
+            let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+                .collect();
+            (status, headers, response.text().await.unwrap_or_default())
+        })
+    }
+
+    /// Signs in at `/login` with `token` as the dashboard's form does, then reads the CSRF token
+    /// from the build list's sign-out form.
+    pub fn sign_in(&self, token: &str) -> Browser {
+        let form = [("content-type", "application/x-www-form-urlencoded".to_string())];
+        let (code, headers, text) = self.browse("POST", "/login", &form, &format!("token={token}"));
+        assert_eq!(code, 303, "sign-in: {text}");
+        let set = headers.iter().find(|(k, _)| k == "set-cookie").map(|(_, v)| v.clone()).expect("a session cookie");
+        let cookie = set.split(';').next().expect("name=value").to_string();
+        let (code, _, page) = self.browse("GET", "/", &[("cookie", cookie.clone())], "");
+        assert_eq!(code, 200, "{page}");
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the page carries a CSRF token")
+            .to_string();
+        Browser { cookie, csrf }
+    }
+
+    /// A dashboard form post by a browser signed in with `token` (its CSRF token added); returns the
+    /// page it redirects to.
+    pub fn form(&self, path: &str, token: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let browser = self.sign_in(token);
+        let url = format!("{}{path}", self.url);
+        let mut fields: Vec<(&str, &str)> = fields.to_vec();
+        fields.push(("csrf", &browser.csrf));
         let body: String =
             fields.iter().map(|(k, v)| format!("{k}={}", v.replace(' ', "+"))).collect::<Vec<_>>().join("&");
         let http = self.http.clone();
-        let cookie = format!("pipewright_token={token}");
         self.rt.block_on(async move {
             let response = http
                 .post(&url)
                 .header("content-type", "application/x-www-form-urlencoded")
-                .header("cookie", cookie)
+                .header("cookie", browser.cookie)
                 .body(body)
                 .send()
                 .await

@@ -1,0 +1,127 @@
+//! The CLI's promotions through a server (`--server URL`): the server proves who acts (its token),
+//! applies its rules and writes its audit log; the CLI only asks (THREATS.md property 5).
+//!
+//! The token comes from `--token-file PATH` or `$PIPEWRIGHT_TOKEN`, never from the command line
+//! (where `ps` and shell history would show it).
+
+use std::path::Path;
+
+use serde_json::Value;
+
+/// A server the CLI talks to.
+pub struct Remote {
+    base: String,
+    project: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+/// What the server answered when it did not do what was asked.
+#[derive(Debug)]
+pub struct Refusal {
+    /// The HTTP status; `None` when the server was not reached.
+    pub status: Option<u16>,
+    pub message: String,
+    /// `rule: detail` lines (a promotion's refusals).
+    pub details: Vec<String>,
+}
+
+impl Remote {
+    pub fn new(server: &str, project: &str, token_file: Option<&Path>) -> Result<Remote, String> {
+        let base = server.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(format!("`--server {server}`: give the server's URL, such as `https://ci.example.com`"));
+        }
+        let token = match token_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?
+                .trim()
+                .to_string(),
+            None => std::env::var("PIPEWRIGHT_TOKEN").unwrap_or_default().trim().to_string(),
+        };
+        if token.is_empty() {
+            return Err(format!(
+                "`--server {base}` needs an API token of that server: set `PIPEWRIGHT_TOKEN` or pass `--token-file PATH`"
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(3600))
+            .build()
+            .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
+        Ok(Remote { base, project: project.to_string(), token, http })
+    }
+
+    /// `POST /v1/projects/{project}/builds/{build}:{action}` with `body`.
+    pub async fn build_action(&self, build: &str, action: &str, body: Value) -> Result<Value, Refusal> {
+        let build = encode_segment(build);
+        self.post(&format!("/v1/projects/{}/builds/{build}:{action}", encode_segment(&self.project)), body).await
+    }
+
+    /// `POST /v1/environments/{env}:rollback` with `body`.
+    pub async fn rollback(&self, environment: &str, body: Value) -> Result<Value, Refusal> {
+        self.post(&format!("/v1/environments/{}:rollback", encode_segment(environment)), body).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Result<Value, Refusal> {
+        let url = format!("{}{path}", self.base);
+        let response = self.http.post(&url).bearer_auth(&self.token).json(&body).send().await.map_err(|e| Refusal {
+            status: None,
+            message: format!("cannot reach {}: {}", self.base, crate::error_chain(&e)),
+            details: Vec::new(),
+        })?;
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(answer);
+        }
+        let error = &answer["error"];
+        let message = error["message"].as_str().map_or_else(|| format!("{url} answered {status}"), str::to_string);
+        let details = error["details"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .map(|x| format!("{}: {}", x["rule"].as_str().unwrap_or(""), x["detail"].as_str().unwrap_or("")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Err(Refusal { status: Some(status.as_u16()), message, details })
+    }
+}
+
+/// A path segment as a URL carries it (build ids and environment names are plain, but a typo with a
+/// `/` or `?` must stay one segment and be refused by the server, not change the route).
+fn encode_segment(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_stay_segments() {
+        assert_eq!(encode_segment("0f3a-9b"), "0f3a-9b");
+        assert_eq!(encode_segment("../x?y"), "..%2Fx%3Fy");
+    }
+
+    #[test]
+    fn a_server_needs_a_url_and_a_token() {
+        assert!(Remote::new("ci.example.com", "local", None).err().unwrap_or_default().contains("server's URL"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().join("token");
+        std::fs::write(&empty, "\n").expect("write");
+        let e = Remote::new("http://127.0.0.1:1", "local", Some(&empty)).err().unwrap_or_default();
+        assert!(e.contains("needs an API token"), "{e}");
+        std::fs::write(&empty, "t0ken\n").expect("write");
+        let remote = Remote::new("http://127.0.0.1:1/", "local", Some(&empty)).expect("remote");
+        assert_eq!((remote.base.as_str(), remote.token.as_str()), ("http://127.0.0.1:1", "t0ken"));
+    }
+}
