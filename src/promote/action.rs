@@ -3,8 +3,11 @@
 //! environment's names, launch the environment's run, and record who, when, why and what.
 //!
 //! Every promotion of one environment holds that environment's lock from the first read of "what is in
-//! it now" to the release row, so two promotions never interleave (the second sees the first's release
-//! as the current one).
+//! it now" to the release row and its note, so two promotions never interleave (the second sees the
+//! first's release as the current one). The environment's `run` comes after, without the lock: a
+//! remote run may take hours, and holding the lock for it would stall every other promotion,
+//! rollback included (a rollback is what one wants while a bad run goes on). The run exercises the
+//! release it was started for, by digest; a later release starts its own.
 //!
 //! Whose rules: the environment's rules are those of the build now in it (taken from that build's
 //! record), or the promoted build's own when the environment is empty. A branch that loosens `prod` in
@@ -169,21 +172,41 @@ impl Promoter {
         action: Action,
     ) -> Result<Promotion, PromoteError> {
         let id = self.store.resolve(build)?;
-        let _lock = self.store.lock(&lock_name(environment)).await?;
-        let record = self.store.load(&id)?;
-        let current = self.db.current(environment).await?;
-        self.promote_locked(&record, environment, actor, action, current).await
+        let released = {
+            let _lock = self.store.lock(&lock_name(environment)).await?;
+            let record = self.store.load(&id)?;
+            let current = self.db.current(environment).await?;
+            self.promote_locked(&record, environment, actor, action, current).await?
+        };
+        self.run_released(released, environment, actor).await
     }
 
     /// Promotes the build of the release before the current one of `environment` again.
     pub async fn rollback(&self, environment: &str, actor: &Actor) -> Result<Promotion, PromoteError> {
-        let _lock = self.store.lock(&lock_name(environment)).await?;
-        let releases = self.db.releases(environment).await?;
-        let nothing = || PromoteError::NothingToRollBack { environment: environment.to_string() };
-        let current = releases.first().ok_or_else(nothing)?;
-        let target = releases.iter().skip(1).find(|r| r.build_id != current.build_id).ok_or_else(nothing)?;
-        let record = self.store.load(&target.build_id)?;
-        self.promote_locked(&record, environment, actor, Action::Rollback, Some(current.clone())).await
+        let released = {
+            let _lock = self.store.lock(&lock_name(environment)).await?;
+            let releases = self.db.releases(environment).await?;
+            let nothing = || PromoteError::NothingToRollBack { environment: environment.to_string() };
+            let current = releases.first().ok_or_else(nothing)?;
+            let target = releases.iter().skip(1).find(|r| r.build_id != current.build_id).ok_or_else(nothing)?;
+            let record = self.store.load(&target.build_id)?;
+            self.promote_locked(&record, environment, actor, Action::Rollback, Some(current.clone())).await?
+        };
+        self.run_released(released, environment, actor).await
+    }
+
+    /// After the lock: the environment's `run` of a new release, if it has one.
+    async fn run_released(
+        &self,
+        released: Released,
+        environment: &str,
+        actor: &Actor,
+    ) -> Result<Promotion, PromoteError> {
+        let Released { mut promotion, run, record } = released;
+        if let Some(plan) = run {
+            promotion.run = Some(self.environment_run(&record, environment, &plan, actor).await?);
+        }
+        Ok(promotion)
     }
 
     /// Every `auto: true` environment of a finished build, in the order of the build file; a refusal is
@@ -254,19 +277,20 @@ impl Promoter {
         actor: &Actor,
         action: Action,
         current: Option<Release>,
-    ) -> Result<Promotion, PromoteError> {
+    ) -> Result<Released, PromoteError> {
         let rules = self.rules(record, environment, current.as_ref())?;
         let facts = facts(record);
         if action != Action::Rollback
             && let Some(current) = current.as_ref().filter(|c| c.build_id == record.id)
         {
-            return Ok(Promotion {
+            let promotion = Promotion {
                 release: current.clone(),
                 unchanged: true,
                 tagged: Vec::new(),
                 uploads: Vec::new(),
                 run: None,
-            });
+            };
+            return Ok(Released { promotion, run: None, record: record.clone() });
         }
         // `improves` compares with the release being replaced; a rollback goes back to a release that
         // cleared its gates when it first entered, so it is not held against the one it replaces.
@@ -355,13 +379,11 @@ impl Promoter {
         })?;
         (self.progress)(format!("build {} is the release of `{environment}`", short(&record.id)));
 
-        // The environment's run comes after the release: the names have moved, and the run exercises
-        // what is now in the environment. Its outcome is recorded, not a reason to undo the release.
-        let run = match &rules.run {
-            Some(plan) => Some(self.environment_run(record, environment, plan, actor).await?),
-            None => None,
-        };
-        Ok(Promotion { release, unchanged: false, tagged, uploads, run })
+        // The environment's run comes after the release (and after the lock, `run_released`): the
+        // names have moved, and the run exercises what is now in the environment. Its outcome is
+        // recorded, not a reason to undo the release.
+        let promotion = Promotion { release, unchanged: false, tagged, uploads, run: None };
+        Ok(Released { promotion, run: rules.run.clone(), record: record.clone() })
     }
 
     /// The rules `environment` is entered under (see the module's note on whose rules).
@@ -577,6 +599,13 @@ fn partial(tagged: &[Tagged], uploads: &[UploadRecord], message: String) -> Stri
     let done: Vec<&str> =
         tagged.iter().map(|t| t.reference.as_str()).chain(uploads.iter().map(|u| u.uri.as_str())).collect();
     if done.is_empty() { message } else { format!("{message} (already moved: {})", done.join(", ")) }
+}
+
+/// A release made under the lock, with the run still to start.
+struct Released {
+    promotion: Promotion,
+    run: Option<crate::plan::RunPlan>,
+    record: Build,
 }
 
 /// Who `auto: true` promotions are recorded as.

@@ -8,6 +8,7 @@ use pipewright::registry::Registry;
 use pipewright::store::db::Database;
 use serde_json::Value;
 
+use crate::contract::{FakeKfp, demo_ir};
 use crate::ml::{component, copy_tree, ml_ready};
 use crate::registry::{Cleanup, REGISTRY};
 use crate::support::*;
@@ -390,5 +391,78 @@ fn components_kept_in_the_engine_are_tagged_there() {
             .output()
             .expect("docker");
         assert_eq!(String::from_utf8_lossy(&inspect.stdout).trim(), built, "{name}:{tag}");
+    }
+}
+
+/// An environment's `run` may take hours on a remote backend. The release is made under the
+/// environment's lock; the run is not: while the first promotion's run is still going, a second
+/// promotion of the same environment goes through at once (before, it waited for the run).
+#[test]
+fn a_long_environment_run_does_not_hold_the_environment_for_other_promotions() {
+    if !docker_ready() {
+        return;
+    }
+    let kfp = FakeKfp::start();
+    kfp.script_runs(&["RUNNING", "RUNNING", "RUNNING", "RUNNING", "RUNNING", "SUCCEEDED"]);
+    let mut repo = GitRepo::new();
+    let file = format!(
+        "steps: [{{name: '{BUSYBOX}', args: ['true']}}]\npipeline: {{name: demo-ci, spec: pipeline.yaml}}\n\
+         environments:\n- name: qa\n  run: {{backend: kfp, host: '{}'}}\n",
+        kfp.url()
+    );
+    repo.write("cloudbuild.yaml", &file).write("pipeline.yaml", &demo_ir(BUSYBOX));
+    repo.commit("one");
+    let data = tempfile::tempdir().expect("tempdir");
+    let data = data.path();
+    let (out, b1) = run_build_in(repo.path(), data, &[]);
+    assert_eq!(b1["status"], "SUCCESS", "{}", stderr(&out));
+    repo.write("notes.txt", "two");
+    repo.commit("two");
+    let (out, b2) = run_build_in(repo.path(), data, &[]);
+    assert_eq!(b2["status"], "SUCCESS", "{}", stderr(&out));
+
+    // The first promotion's run polls after 2 s, then 3, 4.5, 6.75: about 16 s of RUNNING.
+    let mut slow = pipewright()
+        .args(["promote", &id(&b1), "--to", "qa", "--data-dir"])
+        .arg(data)
+        .env("PIPEWRIGHT_USER", "carol")
+        .env("PIPEWRIGHT_POLL_MS", "2000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promote starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !kfp.lines().iter().any(|l| l.starts_with("POST") && l.ends_with("/runs")) {
+        assert!(std::time::Instant::now() < deadline, "the first run was never created: {:?}", kfp.lines());
+        assert!(slow.try_wait().expect("wait").is_none(), "the first promotion ended before its run");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    kfp.script_runs(&["SUCCEEDED"]);
+    ok(&pw(data, "dave", &["promote", &id(&b2), "--to", "qa", "--comment", "while the run goes on"]));
+    assert!(
+        slow.try_wait().expect("wait").is_none(),
+        "the first promotion's run had already ended, so this proves nothing"
+    );
+    let now = envs(data);
+    let qa = current(&now, "qa");
+    assert_eq!(
+        (qa["buildId"].as_str(), qa["previousBuild"].as_str()),
+        (Some(id(&b2).as_str()), Some(id(&b1).as_str()))
+    );
+
+    let out = slow.wait_with_output().expect("promote ends");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Both runs are in the audit log, each for its own build.
+    let now = envs(data);
+    let runs: Vec<(String, String)> = now["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter(|a| a["action"] == "run")
+        .map(|a| (a["buildId"].as_str().unwrap_or("").to_string(), a["result"].as_str().unwrap_or("").to_string()))
+        .collect();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    for b in [&b1, &b2] {
+        assert!(runs.contains(&(id(b), "ok".to_string())), "no successful run of {} in {runs:?}", id(b));
     }
 }
