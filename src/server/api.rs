@@ -53,7 +53,7 @@ pub fn routes() -> axum::Router<Arc<State>> {
 /// (`?follow=true`) are answered at once and bounded on their own.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(120);
 
-async fn deadline(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+pub(super) async fn deadline(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     match tokio::time::timeout(REQUEST_DEADLINE, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::new(
@@ -651,22 +651,28 @@ async fn logs(
     check_project(&state, &project)?;
     let row = row(&state, &id).await?;
     if q.follow {
-        return Ok(follow(state, row.build_id).into_response());
+        return Ok(follow(state, row.build_id)?.into_response());
     }
-    let text = std::fs::read_to_string(state.store.log_path(&row.build_id)).unwrap_or_default();
+    let text = tokio::fs::read(state.store.log_path(&row.build_id)).await.unwrap_or_default();
     Ok(([("content-type", "text/plain; charset=utf-8")], text).into_response())
 }
 
 /// The longest a log follow stays open (longer than any build's timeout, which is 24 hours at most).
 pub const FOLLOW_LIMIT: Duration = Duration::from_secs(25 * 3600);
 
+/// A line longer than this is sent in pieces (a build that never writes a newline cannot grow a
+/// follow's memory).
+const FOLLOW_LINE_LIMIT: usize = 64 * 1024;
+
 /// The build's log as Server-Sent Events: every line so far, then each new one as the build writes it
 /// (event `line`), then event `end` with the final status once the build has ended. Callers have
-/// looked the build up ([`row`]): an unknown id never gets a stream.
+/// looked the build up ([`row`]): an unknown id never gets a stream. Bounded (THREATS.md property
+/// 7): at most `maxStreams` follows are open at once (one more is answered 429), each for at most
+/// [`FOLLOW_LIMIT`], reading only the bytes added since its last look.
 pub fn follow(
     state: Arc<State>,
     build_id: String,
-) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
+) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     struct Tail {
         state: Arc<State>,
         build_id: String,
@@ -674,9 +680,27 @@ pub fn follow(
         pending: std::collections::VecDeque<SseEvent>,
         partial: Vec<u8>,
         ended: bool,
+        _permit: tokio::sync::OwnedSemaphorePermit,
     }
+    let permit = state.streams.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "{} log streams are open, the most this server allows (`maxStreams`); close one or try again later",
+                state.config.max_streams
+            ),
+        )
+    })?;
     let until = tokio::time::Instant::now() + FOLLOW_LIMIT;
-    let tail = Tail { state, build_id, offset: 0, pending: Default::default(), partial: Vec::new(), ended: false };
+    let tail = Tail {
+        state,
+        build_id,
+        offset: 0,
+        pending: Default::default(),
+        partial: Vec::new(),
+        ended: false,
+        _permit: permit,
+    };
     let stream = futures_util::stream::unfold(tail, move |mut t| async move {
         loop {
             if let Some(event) = t.pending.pop_front() {
@@ -685,8 +709,8 @@ pub fn follow(
             if t.ended {
                 return None;
             }
-            // A follow is bounded (THREATS.md property 7): past the limit it ends with `end: LIMIT`;
-            // a browser's EventSource reconnects and starts again from the first line.
+            // Past the limit a follow ends with `end: LIMIT`; a browser's EventSource reconnects and
+            // starts again from the first line.
             if tokio::time::Instant::now() >= until {
                 t.pending.push_back(SseEvent::default().event("end").data("LIMIT"));
                 t.ended = true;
@@ -694,17 +718,17 @@ pub fn follow(
             }
             // Read the end state before the file: a line written just before the end is then still read.
             let done = t.state.db.queued_build(&t.build_id).await.ok().flatten().filter(|r| r.state == "done");
-            let path = t.state.store.log_path(&t.build_id);
-            if let Ok(bytes) = tokio::fs::read(&path).await
-                && (bytes.len() as u64) > t.offset
-            {
-                t.partial.extend_from_slice(&bytes[t.offset as usize..]);
-                t.offset = bytes.len() as u64;
-                while let Some(end) = t.partial.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = t.partial.drain(..=end).collect();
-                    let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
-                    t.pending.push_back(SseEvent::default().event("line").data(text));
-                }
+            let added = read_from(&t.state.store.log_path(&t.build_id), t.offset).await;
+            t.offset += added.len() as u64;
+            t.partial.extend_from_slice(&added);
+            while let Some(end) = t.partial.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = t.partial.drain(..=end).collect();
+                let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+                t.pending.push_back(SseEvent::default().event("line").data(text));
+            }
+            while t.partial.len() > FOLLOW_LINE_LIMIT {
+                let piece: Vec<u8> = t.partial.drain(..FOLLOW_LINE_LIMIT).collect();
+                t.pending.push_back(SseEvent::default().event("line").data(&*String::from_utf8_lossy(&piece)));
             }
             if let Some(row) = done {
                 if !t.partial.is_empty() {
@@ -720,7 +744,23 @@ pub fn follow(
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// What `path` holds past `offset`, at most 1 MiB at a time (nothing when it cannot be read yet).
+async fn read_from(path: &std::path::Path, offset: u64) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let Ok(mut file) = tokio::fs::File::open(path).await else {
+        return Vec::new();
+    };
+    if file.seek(std::io::SeekFrom::Start(offset)).await.is_err() {
+        return Vec::new();
+    }
+    let mut bytes = Vec::new();
+    match file.take(1024 * 1024).read_to_end(&mut bytes).await {
+        Ok(_) => bytes,
+        Err(_) => Vec::new(),
+    }
 }
 
 async fn environments(AxumState(state): AxumState<Arc<State>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {

@@ -9,6 +9,7 @@
 //! publicReads: false                     # true: dashboard and GET API without a token
 //! maxBodyBytes: 5242880                  # a larger webhook body is answered 413
 //! deliveryRetentionDays: 30              # deliveries kept (replays of their bodies refused) this long
+//! maxStreams: 256                        # log follows (SSE) open at once; more get 429
 //! sessionTimeout: 43200s                 # a dashboard sign-in lasts this long (src/server/session.rs)
 //! tokens:                                # bearer tokens; the name is who acts (audit, approvals)
 //! - {name: alice, token: env:PIPEWRIGHT_TOKEN_ALICE}
@@ -53,6 +54,8 @@ use crate::trust::{ApprovalPolicy, Untrusted};
 pub const DEFAULT_BODY_LIMIT: usize = 5 * 1024 * 1024;
 /// Deliveries are kept (and a replay of one recognised) for this many days.
 pub const DEFAULT_DELIVERY_RETENTION_DAYS: u32 = 30;
+/// Log follows (Server-Sent Events) open at once, server-wide.
+pub const DEFAULT_MAX_STREAMS: usize = 256;
 /// A dashboard sign-in lasts this long (a working day), then the browser signs in again.
 pub const DEFAULT_SESSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
 
@@ -68,6 +71,8 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// How long kept deliveries (and so the memory of which bodies were seen) last.
     pub delivery_retention_days: u32,
+    /// Log follows open at once; one more is answered 429.
+    pub max_streams: usize,
     /// How long a dashboard session lasts after sign-in.
     pub session_timeout: std::time::Duration,
     pub tokens: Vec<TokenConfig>,
@@ -196,6 +201,7 @@ fn read(d: &mut Decoder, root: &crate::yaml::Node) -> Option<ServerConfig> {
         Some(days) => u32::try_from(days).unwrap_or(u32::MAX),
         None => DEFAULT_DELIVERY_RETENTION_DAYS,
     };
+    let max_streams = positive(d, &mut map, "maxStreams").unwrap_or(DEFAULT_MAX_STREAMS);
     let session_timeout = match map.duration(d, "sessionTimeout") {
         Some(t) if t.value.as_secs() == 0 => {
             d.error(t.pos, "sessionTimeout", "must be at least `1s` (a duration in seconds, such as `43200s`)");
@@ -262,6 +268,7 @@ fn read(d: &mut Decoder, root: &crate::yaml::Node) -> Option<ServerConfig> {
         public_reads,
         body_limit,
         delivery_retention_days,
+        max_streams,
         session_timeout,
         tokens,
         repositories,

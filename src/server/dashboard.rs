@@ -30,6 +30,8 @@ pub fn routes() -> axum::Router<Arc<State>> {
         .route("/environments/{env}/rollback", post(rollback))
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
+        // Pages are answered within the API's deadline too (a follow answers at once, then streams).
+        .layer(axum::middleware::from_fn(api::deadline))
 }
 
 fn templates() -> &'static minijinja::Environment<'static> {
@@ -245,9 +247,12 @@ async fn log(
         Err(e) => return (e.code, e.message).into_response(),
     };
     if q.follow {
-        return api::follow(state, row.build_id).into_response();
+        return match api::follow(state, row.build_id) {
+            Ok(stream) => stream.into_response(),
+            Err(e) => e.into_response(),
+        };
     }
-    let text = std::fs::read_to_string(state.store.log_path(&row.build_id)).unwrap_or_default();
+    let text = tokio::fs::read(state.store.log_path(&row.build_id)).await.unwrap_or_default();
     ([("content-type", "text/plain; charset=utf-8")], text).into_response()
 }
 

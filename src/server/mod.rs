@@ -93,6 +93,8 @@ pub struct State {
     shutdown: CancellationToken,
     /// Signed-in dashboard browsers.
     sessions: session::Sessions,
+    /// One permit per open log follow (`maxStreams`).
+    streams: Arc<tokio::sync::Semaphore>,
     /// This server owns the data directory while it runs (the CLI then writes only through it).
     _owner: crate::store::owner::ServerLock,
 }
@@ -163,6 +165,7 @@ pub async fn start(config: ServerConfig, data_dir: PathBuf) -> Result<Arc<State>
     let sandbox = connect_sandbox(&config, &docker).await;
     let state = Arc::new(State {
         sessions: session::Sessions::new(config.session_timeout),
+        streams: Arc::new(tokio::sync::Semaphore::new(config.max_streams)),
         _owner: owner,
         statuses: status::Reporter::new(),
         config,

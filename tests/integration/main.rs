@@ -27,6 +27,7 @@ mod schema;
 mod server;
 mod source;
 mod steps;
+mod streams;
 mod support;
 mod tags;
 mod validate_corpus;
