@@ -458,7 +458,22 @@ fn read_trigger(d: &mut Decoder, node: &Node, path: &str) -> Option<Trigger> {
         }
     }
     let substitutions = match map.take(d, "substitutions") {
-        Some((n, p)) => d.string_map(n, &p),
+        Some((n, p)) => {
+            let entries = d.string_map(n, &p);
+            // Checked here, at each key's line, as well as with every build's overrides
+            // (`validate::check_substitutions`): a trigger cannot set a built-in such as `COMMIT_SHA`,
+            // which names the images and tags promotion trusts (THREATS property 3).
+            let pairs = entries.iter().map(|(k, v)| (k.value.as_str(), v.value.as_str()));
+            for problem in crate::subst::validate_map(pairs, crate::subst::Origin::Flag) {
+                let key = problem.key().and_then(|key| entries.iter().find(|(k, _)| k.value == key));
+                let (pos, path) = match key {
+                    Some((k, _)) => (k.pos, format!("{p}.{}", k.value)),
+                    None => (n.pos, p.clone()),
+                };
+                d.error(pos, &path, problem.to_string());
+            }
+            entries
+        }
         None => Vec::new(),
     };
     let concurrency = map.take(d, "concurrency").and_then(|(n, p)| {

@@ -167,7 +167,14 @@ impl BuildJob {
             tag: self.origin.tag.clone(),
             ..CommitRecord::default()
         });
-        build.substitutions = self.substitutions.clone();
+        // A built-in given by a trigger or a request is refused when the build loads its file; the
+        // record does not show it as if it had been used.
+        build.substitutions = self
+            .substitutions
+            .iter()
+            .filter(|(k, _)| !crate::subst::BUILTINS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         if let Some(pr) = &self.pull_request {
             build.substitutions.extend(pr.builtins().map(|(k, v)| (k.to_string(), v)));
         }

@@ -122,3 +122,37 @@ fn a_branch_named_like_an_environment_cannot_write_the_environment_tag() {
         "{repository}:qa is still the promoted spec"
     );
 }
+
+/// The same through a server: a trigger's `substitutions` naming `COMMIT_SHA` would tag this
+/// build's images with another commit's names. The build fails at its file and line with what is
+/// valid, the commit status says so, and nothing reaches the registry.
+#[test]
+fn a_trigger_cannot_override_commit_sha() {
+    if !registry_ready() {
+        return;
+    }
+    let prefix = unique("tags");
+    let _cleanup = Cleanup { prefix: prefix.clone(), builds: Vec::new() };
+    let other = "0123456789abcdef0123456789abcdef01234567";
+    let repo = GitRepo::with_config(&format!(
+        "steps:\n- name: local/busybox:1\n  args: [echo, $COMMIT_SHA]\n\
+         images: ['{prefix}/app:$COMMIT_SHA']\n\
+         triggers:\n- name: main\n  event: push\n  branch: '^main$'\n  substitutions: {{COMMIT_SHA: '{other}'}}\n"
+    ));
+    let head = repo.git(&["rev-parse", "HEAD"]);
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = crate::server::Server::start(data.path(), &crate::server::config(repo.path(), None, ""));
+    let (headers, body) = crate::server::github_push("acme/demo", "main", &"0".repeat(40), &head, "override");
+    assert_eq!(server.post_raw("/hooks/github", &headers, body).0, 202);
+    let builds = server.wait_for("the build to end", 60, |b| b.len() == 1 && b[0]["queue"]["state"] == "done");
+    let build = &builds[0];
+    assert_eq!(build["status"], "FAILURE", "{build:#}");
+    let detail = build["failureInfo"]["detail"].as_str().unwrap_or_default();
+    for part in ["cloudbuild.yaml:9:19:", "triggers[0].substitutions.COMMIT_SHA", "cannot be overridden"] {
+        assert!(detail.contains(part), "`{part}` not in: {detail}");
+    }
+    assert_eq!(detail.matches("COMMIT_SHA").count(), 2, "reported once, at the trigger's key: {detail}");
+    assert_eq!(build["substitutions"]["COMMIT_SHA"].as_str().unwrap_or(&head), head.as_str(), "{build:#}");
+    let path = prefix.strip_prefix(&format!("{REGISTRY}/")).expect("a local repository");
+    assert_eq!(tags(&format!("{path}/app")), Vec::<String>::new(), "something was pushed");
+}

@@ -6,6 +6,21 @@ use super::*;
 use crate::config::{Pos, Spanned, load};
 use crate::trigger::{GitRef, PullRequest, Repo};
 
+/// A trigger cannot set a built-in, `_PR_NUMBER` included: the file is refused at the key's line.
+#[test]
+fn a_trigger_setting_a_built_in_is_refused_at_its_key() {
+    let text = "steps:\n- name: busybox\ntriggers:\n- name: pr\n  event: pull_request\n  substitutions: {_RUN: x, _PR_NUMBER: none}\n";
+    let Err(diagnostics) = load("pipewright.yaml", text.as_bytes(), &[]) else { panic!("loaded") };
+    let errors: Vec<String> = diagnostics.errors().map(|d| d.render("pipewright.yaml")).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("pipewright.yaml:6:"), "{errors:?}");
+    assert!(
+        errors[0]
+            .contains("triggers[0].substitutions._PR_NUMBER: built-in substitution `_PR_NUMBER` cannot be overridden"),
+        "{errors:?}"
+    );
+}
+
 fn triggers(yaml: &str) -> Vec<Trigger> {
     let text = format!("steps:\n- name: busybox\ntriggers:\n{yaml}");
     match load("pipewright.yaml", text.as_bytes(), &[]) {
@@ -327,7 +342,7 @@ fn pull_requests_match_their_base_branch() {
 #[test]
 fn pull_request_substitutions_and_concurrency() {
     let t = triggers(
-        "- name: pr\n  event: pull_request\n  substitutions: {_RUN: 'false', _PR_NUMBER: 'none'}\n  \
+        "- name: pr\n  event: pull_request\n  substitutions: {_RUN: 'false'}\n  \
          concurrency: {group: 'pr-${_PR_NUMBER}', cancelInProgress: true}\n",
     );
     let Decision::Build { substitutions, concurrency, .. } =
@@ -336,9 +351,8 @@ fn pull_request_substitutions_and_concurrency() {
         panic!("expected a build")
     };
     // Only the trigger's own keys: the pull request's `_PR_NUMBER`, … are built-ins the plan takes
-    // from the job (a trigger's `_PR_NUMBER` is refused when the build loads its file).
-    let expected = [("_PR_NUMBER", "none"), ("_RUN", "false")];
-    let expected: BTreeMap<String, String> = expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    // from the job.
+    let expected: BTreeMap<String, String> = [("_RUN".to_string(), "false".to_string())].into();
     assert_eq!(substitutions, expected);
     assert_eq!(concurrency, Some(Concurrency { group: "pr-${_PR_NUMBER}".to_string(), cancel_in_progress: true }));
 
