@@ -304,6 +304,11 @@ impl Planner<'_> {
             .iter()
             .map(|step| self.step(step, &format!("steps[{}]", step.index), &global_env, &global_volumes))
             .collect();
+        // `images:` are pushed by the build: none may carry an environment's tag, which only
+        // promotion moves (THREATS property 3; `tag::Reserved`).
+        let reserved = crate::tag::Reserved::new(
+            config.extensions.environments.iter().filter_map(|e| e.name.as_ref()).map(|n| n.value.as_str()),
+        );
         let images = config
             .images
             .iter()
@@ -312,6 +317,15 @@ impl Planner<'_> {
                 let path = format!("images[{i}]");
                 let value = self.apply(image, image.pos, &path);
                 self.check_image(&value, image, &path);
+                let tag = ImageRef::parse(&value).ok().and_then(|r| r.tag);
+                if let Some(env) = tag.as_deref().and_then(|t| reserved.environment_of(t)) {
+                    self.d.error_hint(
+                        image.pos,
+                        &path,
+                        format!("`{value}` has a tag of the environment `{env}`, and only promotion moves those"),
+                        "push the build's own tag (`:$COMMIT_SHA`) and `pipewright promote` the build into the environment",
+                    );
+                }
                 value
             })
             .collect();

@@ -75,13 +75,18 @@ impl Reserved {
     /// registries and people compare them), a commit tag (7 to 64 hex digits: another commit's name),
     /// or a context tag `ctx-…`.
     pub fn reserves(&self, tag: &str) -> bool {
+        let lower = tag.to_ascii_lowercase();
+        let commit = (7..=64).contains(&lower.len()) && lower.bytes().all(|b| b.is_ascii_hexdigit());
+        self.environment_of(tag).is_some() || commit || lower.starts_with("ctx-")
+    }
+
+    /// The environment whose tags `tag` is one of (`prod`, `prod-…`, in any case), if any.
+    pub fn environment_of(&self, tag: &str) -> Option<&str> {
         let tag = tag.to_ascii_lowercase();
-        let environment = self
-            .environments
+        self.environments
             .iter()
-            .any(|env| tag == *env || tag.strip_prefix(env.as_str()).is_some_and(|rest| rest.starts_with('-')));
-        let commit = (7..=64).contains(&tag.len()) && tag.bytes().all(|b| b.is_ascii_hexdigit());
-        environment || commit || tag.starts_with("ctx-")
+            .find(|env| tag == **env || tag.strip_prefix(env.as_str()).is_some_and(|rest| rest.starts_with('-')))
+            .map(String::as_str)
     }
 }
 
@@ -123,6 +128,15 @@ mod tests {
         for tag in ["main", "production", "develop", "feature-x", "branch-prod", "qa_x"] {
             assert!(!r.reserves(tag), "{tag}");
         }
+    }
+
+    #[test]
+    fn the_environment_a_tag_belongs_to() {
+        let r = reserved();
+        assert_eq!(r.environment_of("PROD-abc"), Some("prod"));
+        assert_eq!(r.environment_of("qa"), Some("qa"));
+        assert_eq!(r.environment_of("0123abc"), None);
+        assert_eq!(r.environment_of("production"), None);
     }
 
     #[test]

@@ -108,6 +108,19 @@ fn dir_follows_cloud_build() {
 }
 
 #[test]
+fn images_cannot_carry_an_environment_tag() {
+    let text = |image: &str| format!("steps:\n- name: busybox\nimages: ['{image}']\nenvironments:\n- name: qa\n");
+    for image in ["r.example/app:prod", "r.example/app:QA", "r.example/app:staging-$SHORT_SHA"] {
+        let err = plan_of(&text(image), &context()).expect_err(image).to_string();
+        assert!(err.contains("images[0]") && err.contains("only promotion moves those"), "{image}: {err}");
+        assert!(err.contains("pipewright promote"), "{err}");
+    }
+    for image in ["r.example/app:$COMMIT_SHA", "r.example/app:latest", "r.example/app", "r.example/app:production"] {
+        ok(&text(image));
+    }
+}
+
+#[test]
 fn images_are_checked_after_substitution() {
     let mut ctx = context();
     ctx.overrides = vec![("_REGISTRY".into(), String::new())];
