@@ -227,6 +227,9 @@ struct RunPipelineArgs {
     /// Stop the run after this long, e.g. `600s`
     #[arg(long)]
     timeout: Option<String>,
+    /// A directory importers may take local files from (repeatable) [default: the current directory]
+    #[arg(long = "import-root", value_name = "DIR")]
+    import_roots: Vec<PathBuf>,
     /// Start the run and return without waiting
     #[arg(long)]
     no_wait: bool,
@@ -472,6 +475,11 @@ async fn run_pipeline(args: RunPipelineArgs) -> ExitCode {
         run,
         data_dir: args.data_dir.clone().unwrap_or_else(Store::default_root),
         credentials,
+        import_roots: if args.import_roots.is_empty() {
+            std::env::current_dir().into_iter().collect()
+        } else {
+            args.import_roots.clone()
+        },
     };
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(watch_signals(cancel.clone()));

@@ -31,8 +31,12 @@ impl Phases<'_> {
         match &run.backend {
             RunBackend::Local => {
                 let root = self.run.engine.store.root().join("runs");
+                // An importer's local file comes from the build's own checkout, nowhere else on the host.
+                let workspace = [self.run.workspace.root().to_path_buf()];
                 let runner = local::LocalRunner::new(self.shared.docker.clone(), root, plan.build_id.clone())
-                    .with_stop_grace(self.run.request.stop_grace);
+                    .with_stop_grace(self.run.request.stop_grace)
+                    .with_import_roots(&workspace)
+                    .map_err(|e| PhaseError::new(crate::error_chain(&e)))?;
                 let events = self.events.clone();
                 let on_event: Arc<dyn Fn(local::RunEvent) + Send + Sync> = Arc::new(move |event| {
                     let (source, line) = match event {
@@ -210,6 +214,8 @@ pub struct RunSpecRequest {
     pub data_dir: std::path::PathBuf,
     /// The tokens the run may carry, each for one origin.
     pub credentials: Credentials,
+    /// Where a local run's importers may take files from (`LocalRunner::with_import_roots`).
+    pub import_roots: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -224,6 +230,8 @@ pub enum RunSpecError {
     Backend(#[from] runner::BackendError),
     #[error("{0}")]
     Credentials(String),
+    #[error("an import root: {0}")]
+    ImportRoot(#[from] crate::host_path::HostPathError),
 }
 
 /// Runs a spec file on `request.run.backend`, waiting if asked, and returns what a build would record.
@@ -254,7 +262,8 @@ pub async fn run_spec(
         RunBackend::Local => {
             let docker = crate::docker::Docker::connect().await?;
             let owner = format!("run-{}", uuid::Uuid::new_v4());
-            let runner = local::LocalRunner::new(docker.clone(), request.data_dir.join("runs"), owner.clone());
+            let runner = local::LocalRunner::new(docker.clone(), request.data_dir.join("runs"), owner.clone())
+                .with_import_roots(&request.import_roots)?;
             let on_event: Arc<dyn Fn(local::RunEvent) + Send + Sync> = Arc::new(move |event| match event {
                 local::RunEvent::Output { task, line } => on_output(task, line),
                 local::RunEvent::TaskStarted { task } => on_output(task, "started".into()),

@@ -543,6 +543,8 @@ impl Promoter {
             run: plan.clone(),
             data_dir: self.store.root().to_path_buf(),
             credentials: self.credentials.clone(),
+            // The build's checkout is gone: an environment's run imports no local file.
+            import_roots: Vec::new(),
         };
         let progress = self.progress.clone();
         let on_output: Arc<dyn Fn(String, String) + Send + Sync> =

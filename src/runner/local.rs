@@ -74,6 +74,9 @@ pub struct LocalRunner {
     stop_grace: Duration,
     /// Most containers running at once; `None`: the pipeline's task count.
     parallelism: Option<usize>,
+    /// Where an importer may take a local file from (besides the run's own directory): a build's
+    /// workspace, the directory `run-pipeline` was started in. None: no local file is imported.
+    import_roots: Vec<Rooted>,
 }
 
 /// A finished (or stopped) run.
@@ -181,7 +184,21 @@ fn known_names(known: &[String]) -> String {
 
 impl LocalRunner {
     pub fn new(docker: Docker, root: PathBuf, build_id: String) -> LocalRunner {
-        LocalRunner { docker, root, build_id, stop_grace: Duration::from_secs(5), parallelism: None }
+        LocalRunner {
+            docker,
+            root,
+            build_id,
+            stop_grace: Duration::from_secs(5),
+            parallelism: None,
+            import_roots: Vec::new(),
+        }
+    }
+
+    /// The directories an importer may take a local file from (a spec is input: an `artifactUri`
+    /// of `/var/run/docker.sock` or `/etc` must not be mounted into a task, THREATS property 6).
+    pub fn with_import_roots(mut self, roots: &[PathBuf]) -> Result<LocalRunner, HostPathError> {
+        self.import_roots = roots.iter().map(Rooted::root).collect::<Result<_, _>>()?;
+        Ok(self)
     }
 
     /// How long a stopped task gets between SIGTERM and SIGKILL (default 5 s).

@@ -368,3 +368,55 @@ fn build_ids_from_urls_are_checked_before_anything_is_read() {
         assert_eq!(std::fs::read_to_string(dir.join("log.txt")).expect("canary"), CANARY);
     }
 }
+
+/// An importer's `artifactUri` is input too: pointed at a host file (here the canary; `/etc`,
+/// `/var/run/docker.sock` alike), the local runner used to bind-mount it into the next task. Now a
+/// local file is imported only from the directories the run may import from (a build's checkout;
+/// for `run-pipeline` the current directory or `--import-root`): the reading task fails, naming the
+/// path, and the secret is not in anything the run wrote or printed.
+#[test]
+fn an_importer_cannot_mount_a_host_file_into_a_task() {
+    if !docker_ready() {
+        return;
+    }
+    let canary = Canary::new();
+    let secret = format!("{}/secret", canary.path());
+    let data = tempfile::tempdir().expect("tempdir");
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let spec = crate::support::fixture("runner/importer_and_metrics.yaml");
+    let run = |extra: &[&str]| {
+        let out = pipewright()
+            .args(["run-pipeline", "--format", "json", "--data-dir"])
+            .arg(data.path())
+            .arg(&spec)
+            .args(["--param", &format!("uri={secret}")])
+            .args(extra)
+            .current_dir(elsewhere.path())
+            .output()
+            .expect("pipewright runs");
+        let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code(), serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null), text)
+    };
+    let (code, record, printed) = run(&[]);
+    assert_eq!(code, Some(1), "{printed}");
+    assert_eq!(task_state(&record, "read"), "FAILED", "{record:#}");
+    assert!(printed.contains(&format!("`{secret}` is a host path outside the run")), "{printed}");
+    assert!(!printed.contains(CANARY), "the secret was read: {printed}");
+    let written = std::process::Command::new("grep")
+        .args(["-r", "-l", CANARY])
+        .arg(data.path().join("runs"))
+        .output()
+        .expect("grep");
+    assert!(
+        written.stdout.is_empty(),
+        "the secret is in the run's files: {}",
+        String::from_utf8_lossy(&written.stdout)
+    );
+    canary.untouched();
+
+    // The operator can name the directory: then it is imported (read-only).
+    let (code, record, printed) = run(&["--import-root", &canary.path()]);
+    assert_eq!(code, Some(0), "{printed}");
+    assert_eq!(task_state(&record, "read"), "SUCCEEDED", "{record:#}");
+    canary.untouched();
+}

@@ -70,6 +70,17 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// Runs `spec` with `parameters`; `cancel_after` cancels the run once that many tasks have started.
 fn run_with(spec: &str, label: &str, parameters: Value, cancel_after: Option<usize>) -> Result<Ran, RunError> {
+    run_importing(spec, label, parameters, cancel_after, &[])
+}
+
+/// [`run_with`], where importers may take local files from `imports`.
+fn run_importing(
+    spec: &str,
+    label: &str,
+    parameters: Value,
+    cancel_after: Option<usize>,
+    imports: &[std::path::PathBuf],
+) -> Result<Ran, RunError> {
     let root = tempfile::tempdir().expect("tempdir");
     let build_id = format!("runner-test-{}", uuid::Uuid::new_v4());
     let events = Mutex::new(Vec::new());
@@ -78,7 +89,9 @@ fn run_with(spec: &str, label: &str, parameters: Value, cancel_after: Option<usi
     let result = runtime().block_on(async {
         let docker = Docker::connect().await.expect("docker");
         let runner = LocalRunner::new(docker.clone(), root.path().to_path_buf(), build_id.clone())
-            .with_stop_grace(Duration::from_secs(2));
+            .with_stop_grace(Duration::from_secs(2))
+            .with_import_roots(imports)
+            .expect("import roots");
         let on_event = |event: RunEvent| {
             let mut events = events.lock().expect("events lock");
             if let RunEvent::Output { task, line } = &event {
@@ -318,7 +331,15 @@ fn importer_and_metrics() {
     let outside = tempfile::tempdir().expect("tempdir");
     let data = outside.path().join("data.csv");
     std::fs::write(&data, "imported data\n").expect("write");
-    let ran = run_fixture("importer_and_metrics", json!({"uri": data.display().to_string()}));
+    let spec = std::fs::read_to_string(fixture("runner/importer_and_metrics.yaml")).expect("fixture");
+    let parameters = json!({"uri": data.display().to_string()});
+    // Not from a directory the run may import from: the reading task fails, naming why.
+    let refused = run_with(&spec, "importer_and_metrics", parameters.clone(), None).expect("runs");
+    assert_eq!(refused.state("read"), TaskState::Failed);
+    let error = refused.run.error.clone().unwrap_or_default();
+    assert!(error.contains("is a host path outside the run"), "{error}");
+    let imports = [outside.path().to_path_buf()];
+    let ran = run_importing(&spec, "importer_and_metrics", parameters, None, &imports).expect("runs");
     assert_succeeded(&ran);
     assert_eq!(ran.state("importer"), TaskState::Succeeded);
     assert_eq!(ran.file("read/parameters/out"), "imported data\n");

@@ -130,7 +130,7 @@ impl Run<'_> {
             task.container.env.iter().map(|(name, value)| format!("{name}={}", context.substitute(value))).collect();
         let own = dir.to_string();
         let mut mounts = vec![MountSpec::Bind { source: own.clone(), target: own, read_only: false }];
-        mounts.extend(input_mounts(context.inputs, &self.dir)?);
+        mounts.extend(input_mounts(context.inputs, &self.dir, &self.runner.import_roots)?);
         let mut labels = janitor::labels(&self.runner.build_id);
         labels.insert(RUN_LABEL.to_string(), self.ids.run_id.clone());
         labels.insert(TASK_LABEL.to_string(), task.path.to_string());
@@ -285,20 +285,30 @@ pub(super) fn output_paths(component: &Component, dir: &Rooted) -> Result<Output
 }
 
 /// Input artifacts on this host, each mounted read-only where it is, so its URI is its path in the
-/// container too: those of the run (checked again for links, which their producer could have left)
-/// and an importer's local file outside it. A URI that is not an absolute path (`gs://…`) or names
-/// nothing here is not mounted.
-fn input_mounts(inputs: &Values, run: &Rooted) -> Result<Vec<MountSpec>, String> {
+/// container too: those of the run and an importer's local file under one of `imports` (a build's
+/// workspace), each checked for `..` and for links (which their producer, or the repository, could
+/// have left). Any other host path is refused: the URI comes from the spec. A URI that is not an
+/// absolute path (`gs://…`) or names nothing here is not mounted.
+fn input_mounts(inputs: &Values, run: &Rooted, imports: &[Rooted]) -> Result<Vec<MountSpec>, String> {
     let mut mounts: Vec<MountSpec> = Vec::new();
     for (name, artifact) in inputs.artifacts.iter().flat_map(|(n, list)| list.iter().map(move |a| (n, a))) {
         let path = PathBuf::from(&artifact.uri);
         if !path.is_absolute() || std::fs::symlink_metadata(&path).is_err() {
             continue;
         }
-        if path.starts_with(run.path()) {
-            let checked = run.within(&artifact.uri).and_then(|p| p.refuse_symlinks().map(|()| p));
-            checked.map_err(|e| format!("input artifact `{name}` is refused: {e}"))?;
-        }
+        let root = std::iter::once(run).chain(imports).find(|root| path.starts_with(root.path()));
+        let Some(root) = root else {
+            let allowed: Vec<String> = imports.iter().map(|r| format!("`{}`", r.path().display())).collect();
+            let allowed = if allowed.is_empty() { "none for this run".to_string() } else { allowed.join(", ") };
+            return Err(format!(
+                "input artifact `{name}` is refused: `{}` is a host path outside the run, and local files are \
+                 imported only from the build's workspace ({allowed}); put the file in the repository, or \
+                 use a remote URI",
+                artifact.uri
+            ));
+        };
+        let checked = root.within(&artifact.uri).and_then(|p| p.refuse_symlinks().map(|()| p));
+        checked.map_err(|e| format!("input artifact `{name}` is refused: {e}"))?;
         let target = artifact.uri.clone();
         if !mounts.iter().any(|m| matches!(m, MountSpec::Bind { target: t, .. } if *t == target)) {
             mounts.push(MountSpec::Bind { source: target.clone(), target, read_only: true });
@@ -377,18 +387,31 @@ mod tests {
             ]
             .into(),
         };
+        // An importer's file in the workspace: mounted once, read-only.
         let run = Rooted::root("/root-of-runs").expect("root");
-        let mounts = input_mounts(&inputs, &run).expect("mounts");
+        let workspace = [Rooted::root(dir.path()).expect("root")];
+        let mounts = input_mounts(&inputs, &run, &workspace).expect("mounts");
         assert_eq!(mounts, [MountSpec::Bind { source: uri.clone(), target: uri.clone(), read_only: true }]);
+        // Anywhere else on the host (the spec says where): refused, with where files may come from.
+        let host = |uri: &str| Values {
+            parameters: Default::default(),
+            artifacts: [("h".to_string(), vec![artifact(uri)])].into(),
+        };
+        let err = input_mounts(&inputs, &run, &[]).expect_err("no workspace");
+        assert!(err.contains("outside the run") && err.contains("none for this run"), "{err}");
+        for outside in ["/etc/passwd", "/etc", "/proc/self/environ"] {
+            let err = input_mounts(&host(outside), &run, &workspace).expect_err(outside);
+            assert!(err.contains(&format!("`{outside}` is a host path outside the run")), "{err}");
+        }
         // Inside the run: mounted too, unless a link is on the way.
         let run = Rooted::root(dir.path()).expect("root");
-        assert_eq!(input_mounts(&inputs, &run).expect("mounts").len(), 1);
+        assert_eq!(input_mounts(&inputs, &run, &[]).expect("mounts").len(), 1);
         std::os::unix::fs::symlink("/etc", dir.path().join("evil")).expect("link");
         let evil = Values {
             parameters: Default::default(),
             artifacts: [("e".to_string(), vec![artifact(&dir.path().join("evil").display().to_string())])].into(),
         };
-        let err = input_mounts(&evil, &run).expect_err("a link");
+        let err = input_mounts(&evil, &run, &[]).expect_err("a link");
         assert!(err.starts_with("input artifact `e` is refused: `") && err.contains("is a symbolic link"), "{err}");
     }
 }
