@@ -412,4 +412,13 @@ fn environments_are_checked() {
         "steps: [{name: a}]\nenvironments:\n- {name: a, after: b}\n- {name: b, after: a}\n- {name: c, approval: {required: 3, approvers: [x]}, branches: ['(']}\n",
         &["loops back", "loops back", "asks for 3 approvals but lists 1 approvers", "not a valid RE2"],
     );
+    // Names that read as a build's own tags: promotion would write over them.
+    check(
+        "steps: [{name: a}]\nenvironments:\n- {name: abc1234}\n- {name: ctx-x}\n- {name: Branch-main}\n- {name: cafe}\n",
+        &[
+            "`abc1234` cannot name an environment: it reads as a build's own tag",
+            "`ctx-x` cannot name an environment: it reads as a build's own tag",
+            "`Branch-main` cannot name an environment: it reads as a build's own tag",
+        ],
+    );
 }

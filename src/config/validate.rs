@@ -168,6 +168,19 @@ fn check_environments(d: &mut Decoder, config: &BuildConfig) {
                     "use letters, digits, `-` and `_` (it becomes an image tag)",
                 );
             }
+            // Promotion writes `<name>` and `<name>-<sha>` beside the build's own tags (`tag.rs`): a
+            // name like a commit (hex), a context tag or a renamed branch tag would let promotion
+            // overwrite another build's names.
+            let lower = name.value.to_ascii_lowercase();
+            let commit_like = (7..=64).contains(&lower.len()) && lower.bytes().all(|b| b.is_ascii_hexdigit());
+            if valid && (commit_like || lower.starts_with("ctx-") || lower.starts_with(crate::tag::BRANCH_PREFIX)) {
+                d.error_hint(
+                    name.pos,
+                    &format!("{base}.name"),
+                    format!("`{}` cannot name an environment: it reads as a build's own tag", name.value),
+                    "a commit (7 to 64 hex digits), `ctx-…` and `branch-…` are the tags builds write; pick a word such as `qa`",
+                );
+            }
             if !seen.insert(name.as_str()) {
                 d.error(name.pos, &format!("{base}.name"), format!("environment `{}` is defined twice", name.value));
             }
