@@ -1,0 +1,10 @@
+//! The Gitea webhook normaliser (`trigger::parse(Forge::Gitea, …)`). Input: a selector byte (see
+//! `pipewright_fuzz::webhook`), then the body.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use pipewright::trigger::Forge;
+
+fuzz_target!(|data: &[u8]| {
+    pipewright_fuzz::webhook(Forge::Gitea, data);
+});
