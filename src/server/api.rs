@@ -187,7 +187,7 @@ pub fn form_actor(state: &State, headers: &HeaderMap, csrf: &str) -> Result<Stri
     let Some(session) = state.sessions.of_request(headers) else {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "not signed in (or the session ended)"));
     };
-    if !super::session::same_origin(headers) {
+    if !super::session::same_origin(headers, state.config.public_url.as_deref()) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "the form was posted from another site"));
     }
     if !session.csrf_matches(csrf) {

@@ -369,7 +369,7 @@ struct LoginForm {
 
 async fn login(AxumState(state): AxumState<Arc<State>>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
     // A sign-in posted from another site would sign this browser in as someone else's token.
-    if !super::session::same_origin(&headers) {
+    if !super::session::same_origin(&headers, state.config.public_url.as_deref()) {
         return (StatusCode::FORBIDDEN, "the sign-in form was posted from another site").into_response();
     }
     let Some(actor) = state.identify(form.token.trim()) else {

@@ -148,16 +148,27 @@ fn random_secret() -> String {
 }
 
 /// Whether a form post comes from this server's own pages: a browser sends `Origin` with every
-/// cross-site POST; when it is there it must name the host the request was sent to.
-pub fn same_origin(headers: &HeaderMap) -> bool {
+/// cross-site POST; when it is there it must name the host the request was sent to, or the
+/// server's `publicUrl` (behind a proxy that rewrites `Host`, that is what the browser saw).
+pub fn same_origin(headers: &HeaderMap, public_url: Option<&str>) -> bool {
     let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok()) else {
         return true;
     };
+    if public_url.is_some_and(|url| origin_of(url).is_some_and(|o| o.eq_ignore_ascii_case(origin))) {
+        return true;
+    }
     let Some(host) = headers.get("host").and_then(|v| v.to_str().ok()) else {
         return false;
     };
     let authority = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"));
     authority.is_some_and(|a| a.eq_ignore_ascii_case(host))
+}
+
+/// `scheme://host[:port]` of a URL (`https://ci.example.com/x` → `https://ci.example.com`).
+fn origin_of(url: &str) -> Option<&str> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find('/').unwrap_or(rest.len());
+    (!scheme.is_empty() && end > 0).then(|| &url[..scheme.len() + 3 + end])
 }
 
 #[cfg(test)]
@@ -233,11 +244,16 @@ mod tests {
             }
             h
         };
-        assert!(same_origin(&headers(None, "ci.example.com")));
-        assert!(same_origin(&headers(Some("https://ci.example.com"), "ci.example.com")));
-        assert!(same_origin(&headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080")));
-        assert!(!same_origin(&headers(Some("https://evil.example"), "ci.example.com")));
-        assert!(!same_origin(&headers(Some("null"), "ci.example.com")));
-        assert!(!same_origin(&headers(Some("https://ci.example.com.evil.example"), "ci.example.com")));
+        assert!(same_origin(&headers(None, "ci.example.com"), None));
+        assert!(same_origin(&headers(Some("https://ci.example.com"), "ci.example.com"), None));
+        assert!(same_origin(&headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"), None));
+        assert!(!same_origin(&headers(Some("https://evil.example"), "ci.example.com"), None));
+        assert!(!same_origin(&headers(Some("null"), "ci.example.com"), None));
+        assert!(!same_origin(&headers(Some("https://ci.example.com.evil.example"), "ci.example.com"), None));
+        // Behind a proxy that sends `Host: 127.0.0.1:8080`: the public URL is the origin.
+        let public = Some("https://ci.example.com/");
+        assert!(same_origin(&headers(Some("https://ci.example.com"), "127.0.0.1:8080"), public));
+        assert!(!same_origin(&headers(Some("https://evil.example"), "127.0.0.1:8080"), public));
+        assert!(!same_origin(&headers(Some("http://ci.example.com"), "127.0.0.1:8080"), public));
     }
 }
