@@ -18,6 +18,7 @@ pub mod limits;
 pub mod mask;
 pub mod plan;
 pub mod promote;
+pub mod publish;
 pub mod record;
 pub mod registry;
 pub mod runner;

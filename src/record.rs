@@ -297,7 +297,7 @@ pub struct Build {
     pub trigger: Option<TriggerRecord>,
     /// The environments of the build file, the rules this build is promoted under.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub environments: Vec<crate::promote::Environment>,
+    pub environments: Vec<crate::plan::Environment>,
     /// Every promotion of this build (and every refusal), in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub promotions: Vec<PromotionRecord>,

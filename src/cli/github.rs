@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::{SubstitutionArgs, watch_signals};
 use crate::config::{self, Diagnostics};
 use crate::docker::Docker;
-use crate::engine::{self, Engine, Event as BuildEvent, PullPolicy, Rejected};
+use crate::engine::{Engine, Event as BuildEvent, PullPolicy, Rejected};
 use crate::github::commands::{self, Level, Location};
 use crate::github::context::{self, ActionsEnv, Job};
 use crate::github::summary;
@@ -173,7 +173,7 @@ pub async fn github_action(args: GithubActionArgs) -> ExitCode {
         Err(e) => return fail(format!("{} (the job needs a Docker engine)", crate::error_chain(&e))),
     };
     let store = Store::new(args.data_dir.clone().unwrap_or_else(Store::default_root));
-    if let Some(e) = engine::janitor::sweep(&docker, &store).await.docker_error {
+    if let Some(e) = crate::executor::janitor::sweep(&docker, &store).await.docker_error {
         let message = format!("could not remove what earlier runs left behind: {}", crate::error_chain(&e));
         println!("{}", commands::annotation(Level::Warning, "pipewright", None, &message));
     }
@@ -257,17 +257,7 @@ async fn decide(root: &Path, configured: Option<&str>, event: &Event) -> Option<
 
 /// The build file's path as the repository names it (annotations point into the repository).
 async fn repository_path(root: &Path, file: &str) -> String {
-    let prefix = tokio::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["rev-parse", "--show-prefix"])
-        .output()
-        .await
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    format!("{prefix}{file}")
+    format!("{}{file}", crate::source::prefix_in_repository(root).await)
 }
 
 async fn rejected_annotations(root: &Path, rejected: &Rejected) -> Vec<(Option<Location>, String)> {
@@ -347,7 +337,7 @@ async fn spec_changes(engine: &Engine, build: &Build, event: &Event, base_spec: 
                 _ => event.before.clone().filter(|sha| !zeros(sha)),
             }?;
             let reference = format!("{repository}:{base_commit}");
-            match engine.registry.pull_artifact(&reference, crate::upload::publish::SPEC_MEDIA_TYPE).await {
+            match engine.registry.pull_artifact(&reference, crate::publish::SPEC_MEDIA_TYPE).await {
                 Ok((bytes, _)) => (format!("base commit `{}`", &base_commit[..base_commit.len().min(12)]), bytes),
                 Err(e) => return Some(format!("No spec to compare with: {}.", crate::error_chain(&e))),
             }

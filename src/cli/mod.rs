@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config;
 use crate::credentials::{Credential, Credentials};
 use crate::docker::Docker;
-use crate::engine::{self, BuildRequest, Engine, PullPolicy, Rejected};
+use crate::engine::{BuildRequest, Engine, PullPolicy, Rejected};
 use crate::record::Status;
 use crate::secrets::{self, SecretSource};
 use crate::source::SourceSpec;
@@ -427,8 +427,8 @@ async fn rewrite(args: RewriteArgs) -> ExitCode {
 }
 
 async fn run_pipeline(args: RunPipelineArgs) -> ExitCode {
-    use crate::engine::run::{RunSpecRequest, run_spec};
     use crate::plan::{RunBackend, RunPlan};
+    use crate::runner::{RunSpecRequest, run_spec};
     let backend = match args.backend {
         BackendArg::Local => RunBackend::Local,
         BackendArg::Kfp => match &args.host {
@@ -535,7 +535,13 @@ async fn serve(args: ServeArgs, mut config: crate::server::config::ServerConfig)
         config.listen = listen;
     }
     let data_dir = args.data_dir.or_else(|| config.data_dir.clone()).unwrap_or_else(Store::default_root);
-    match crate::server::serve(config, data_dir).await {
+    let on_lifecycle = |event| match event {
+        crate::server::Lifecycle::Listening(addr) => eprintln!("pipewright serve: listening on http://{addr}"),
+        crate::server::Lifecycle::Stopping => {
+            eprintln!("pipewright serve: stopping (running builds are cancelled and cleaned up)")
+        }
+    };
+    match crate::server::serve(config, data_dir, on_lifecycle).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fatal(&crate::error_chain(&e), None),
     }
@@ -570,7 +576,7 @@ async fn run(args: RunArgs) -> ExitCode {
     };
     let store = Store::new(args.data_dir.clone().unwrap_or_else(Store::default_root));
     let printer = Printer::stderr();
-    let swept = engine::janitor::sweep(&docker, &store).await;
+    let swept = crate::executor::janitor::sweep(&docker, &store).await;
     if !swept.builds.is_empty() {
         let n = swept.builds.len();
         printer.note(&format!("removed what {n} crashed earlier run{} left behind", if n == 1 { "" } else { "s" }));

@@ -6,10 +6,9 @@
 //! workspace removed, whatever happened (failure, timeout, Ctrl-C).
 
 mod components;
-pub mod janitor;
 mod phases;
 pub mod rewrite;
-pub mod run;
+mod run;
 mod specs;
 mod steps;
 mod upload;
@@ -41,7 +40,6 @@ use crate::trust::{Trust, TrustRecord};
 
 pub use crate::executor::PullPolicy;
 pub use components::hash_tag;
-pub use run::spec_json;
 pub use steps::StepKind;
 
 /// How a build (or one of its phases) ended.
@@ -325,7 +323,7 @@ impl Engine {
         cancel: CancellationToken,
     ) -> Result<Build, Rejected> {
         let mut record = Build::new(build_id.to_string(), request.project_id.clone());
-        record.owner = Some(janitor::owner());
+        record.owner = Some(crate::executor::janitor::owner());
         record.trust = Some(request.trust.clone());
         record.executor = executor.kind().as_str().to_string();
         let fetch = TimeSpan::started();

@@ -18,9 +18,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::janitor::{self, STEP_LABEL};
 use super::{Event, Outcome, PullPolicy};
 use crate::docker::{Docker, DockerError, OutputStream};
+use crate::executor::janitor::{self, STEP_LABEL};
 use crate::executor::{BuildEnv, Executor, StepExit, StepSpec};
 use crate::mask::{LineSplitter, Masker, Secrets};
 use crate::plan::{HOME, PlannedStep};

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use super::phases::{PhaseError, PhaseOutcome, Phases};
 use super::specs::CheckedSpec;
+use crate::publish::{Publication, publish};
 use crate::record::UploadRecord;
 use crate::tag::{Reserved, Tag};
-use crate::upload::publish::{Publication, publish};
 
 impl Phases<'_> {
     pub async fn upload(&self, spec: &CheckedSpec) -> Result<((), String), PhaseOutcome> {

@@ -7,7 +7,7 @@ use futures_util::future::BoxFuture;
 
 use super::{BuildEnv, BuildSetup, Executor, ExecutorError, ExecutorKind, StepSpec, Storage, base_container};
 use crate::docker::{ContainerSpec, Docker, MountSpec};
-use crate::engine::janitor;
+use crate::executor::janitor;
 
 /// Runs steps on the host engine, with its socket.
 #[derive(Clone)]

@@ -17,6 +17,7 @@
 
 pub mod disk;
 mod docker;
+pub mod janitor;
 mod sandbox;
 
 use std::collections::{BTreeSet, HashMap};
@@ -222,7 +223,7 @@ pub trait Executor: Send + Sync {
     /// Removes everything of the build on this executor (containers, volumes, network; the sandbox also
     /// the images the build made), found by the build's label.
     fn teardown<'a>(&'a self, build_id: &'a str) -> BoxFuture<'a, Result<(), DockerError>> {
-        crate::engine::janitor::remove_build(self.docker(), build_id).boxed()
+        crate::executor::janitor::remove_build(self.docker(), build_id).boxed()
     }
 }
 

@@ -27,7 +27,7 @@ use super::{
     needs_docker,
 };
 use crate::docker::{ContainerSpec, Docker, DockerError};
-use crate::engine::janitor;
+use crate::executor::janitor;
 use crate::limits::Limits;
 
 /// `sandbox:` of the server config: where untrusted builds run.

@@ -18,13 +18,14 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::policy::{self, Approval, BuildFacts, Environment, Facts, Refusal};
+use super::policy::{self, Approval, BuildFacts, Facts, Refusal};
 use crate::credentials::Credentials;
+use crate::plan::Environment;
+use crate::publish::{Publication, publish};
 use crate::record::{Build, PromotionRecord, RunRecord, Status, UploadRecord};
 use crate::registry::Registry;
 use crate::store::db::{ApprovalRow, AuditEntry, Database, DbError, Release, ReleaseDigests, now};
 use crate::store::{Store, StoreError};
-use crate::upload::publish::{Publication, publish};
 
 /// How a release came about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -538,7 +539,7 @@ impl Promoter {
             let message = "the environment has a `run` but the build has no pipeline spec".to_string();
             return Ok(RunRecord { state: "FAILED".into(), error: Some(message), ..RunRecord::default() });
         };
-        let request = crate::engine::run::RunSpecRequest {
+        let request = crate::runner::RunSpecRequest {
             spec_path: self.store.recorded_spec(&pipeline.name, &pipeline.spec_digest)?,
             run: plan.clone(),
             data_dir: self.store.root().to_path_buf(),
@@ -549,7 +550,7 @@ impl Promoter {
         let progress = self.progress.clone();
         let on_output: Arc<dyn Fn(String, String) + Send + Sync> =
             Arc::new(move |task, line| progress(format!("run {task}: {line}")));
-        let run = match crate::engine::run::run_spec(&request, &CancellationToken::new(), on_output).await {
+        let run = match crate::runner::run_spec(&request, &CancellationToken::new(), on_output).await {
             Ok(run) => run,
             Err(e) => RunRecord { state: "FAILED".into(), error: Some(crate::error_chain(&e)), ..RunRecord::default() },
         };

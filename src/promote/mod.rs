@@ -5,4 +5,4 @@ pub mod action;
 pub mod policy;
 
 pub use action::{Action, Actor, Approved, PromoteError, Promoter, Promotion, Tagged};
-pub use policy::{Approval, ApprovalRule, BuildFacts, Environment, Facts, Gate, GateCheck, Refusal};
+pub use policy::{Approval, BuildFacts, Facts, Refusal};

@@ -9,7 +9,10 @@ pub mod cel;
 pub mod ir;
 pub mod kfp;
 pub mod local;
+mod standalone;
 pub mod vertex;
+
+pub use standalone::{RunSpecError, RunSpecRequest, kfp_backend, run_spec, spec_json, state_text, vertex_backend};
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -130,17 +130,31 @@ impl State {
     }
 }
 
+/// What a running server tells the one who started it (the CLI prints these; the server prints nothing).
+#[derive(Clone, Debug)]
+pub enum Lifecycle {
+    Listening(std::net::SocketAddr),
+    /// A signal came: running builds are being cancelled and cleaned up.
+    Stopping,
+}
+
 /// Runs the server until SIGINT/SIGTERM.
-pub async fn serve(config: ServerConfig, data_dir: PathBuf) -> Result<(), ServeError> {
+pub async fn serve(
+    config: ServerConfig,
+    data_dir: PathBuf,
+    on_lifecycle: impl Fn(Lifecycle) + Send + Sync + 'static,
+) -> Result<(), ServeError> {
+    let on_lifecycle = Arc::new(on_lifecycle);
     let state = start(config, data_dir).await?;
     let listener = tokio::net::TcpListener::bind(state.config.listen)
         .await
         .map_err(|source| ServeError::Listen { addr: state.config.listen.to_string(), source })?;
     tracing::info!(addr = %state.config.listen, "pipewright serve is listening");
-    eprintln!("pipewright serve: listening on http://{}", state.config.listen);
+    on_lifecycle(Lifecycle::Listening(state.config.listen));
     let app = router(state.clone());
     let shutdown = state.shutdown.clone();
-    let signals = tokio::spawn(watch_signals(shutdown.clone()));
+    let stopping = on_lifecycle.clone();
+    let signals = tokio::spawn(watch_signals(shutdown.clone(), move || stopping(Lifecycle::Stopping)));
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
     signals.abort();
     // Running builds are cancelled and cleaned up by their own tasks; wait for them.
@@ -175,7 +189,7 @@ pub async fn start(config: ServerConfig, data_dir: PathBuf) -> Result<Arc<State>
         docker,
         sandbox,
         registry: Registry::new().await,
-        instance: crate::engine::janitor::owner(),
+        instance: crate::executor::janitor::owner(),
         running: Mutex::new(HashMap::new()),
         schedule: Notify::new(),
         intake: Notify::new(),
@@ -244,7 +258,7 @@ fn read_keys(config: &ServerConfig) -> Result<Keys, ServeError> {
     Ok(keys)
 }
 
-async fn watch_signals(shutdown: CancellationToken) {
+async fn watch_signals(shutdown: CancellationToken, on_signal: impl FnOnce()) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut term) = signal(SignalKind::terminate()) else {
         return;
@@ -254,6 +268,6 @@ async fn watch_signals(shutdown: CancellationToken) {
         _ = term.recv() => {}
         _ = shutdown.cancelled() => return,
     }
-    eprintln!("pipewright serve: stopping (running builds are cancelled and cleaned up)");
+    on_signal();
     shutdown.cancel();
 }

@@ -51,7 +51,7 @@ pub async fn recover(state: &Arc<State>) -> Result<(), super::ServeError> {
     }
     // After the records say why: the sweep removes the containers, volumes and networks of every build
     // whose process is gone, and closes any other record it left open.
-    let swept = crate::engine::janitor::sweep(&state.docker, &state.store).await;
+    let swept = crate::executor::janitor::sweep(&state.docker, &state.store).await;
     if !swept.builds.is_empty() {
         tracing::info!(builds = swept.builds.len(), "removed what crashed earlier runs left behind");
     }
@@ -60,7 +60,7 @@ pub async fn recover(state: &Arc<State>) -> Result<(), super::ServeError> {
     }
     if let crate::engine::Sandbox::Ready { executor, .. } = &state.sandbox {
         use crate::executor::Executor;
-        match crate::engine::janitor::sweep_engine(executor.docker()).await {
+        match crate::executor::janitor::sweep_engine(executor.docker()).await {
             Ok(builds) if !builds.is_empty() => {
                 tracing::info!(builds = builds.len(), "removed what crashed untrusted builds left in the sandbox")
             }

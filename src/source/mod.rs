@@ -82,6 +82,22 @@ impl Source {
     }
 }
 
+/// Where `dir` sits inside its repository's work tree (`examples/churn/`, with its trailing `/`), or
+/// the empty string at the root or outside a repository: what turns a path under `dir` into the path the
+/// repository (and a forge's annotations) names.
+pub async fn prefix_in_repository(dir: &Path) -> String {
+    tokio::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "--show-prefix"])
+        .output()
+        .await
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
 /// Clones `spec` at its revision into `dest` (which must not exist or be empty) and describes the commit.
 pub fn checkout(spec: &SourceSpec, dest: &Path) -> Result<Source, SourceError> {
     if is_url(&spec.repo) { checkout_url(spec, dest) } else { checkout_local(spec, dest) }

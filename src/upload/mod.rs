@@ -4,7 +4,6 @@
 
 mod artifact_registry;
 mod kfp;
-pub mod publish;
 
 pub use artifact_registry::{ArtifactRegistryClient, TemplateVersion};
 pub use kfp::{KfpClient, KfpVersion};

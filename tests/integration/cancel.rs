@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use pipewright::engine::janitor;
+use pipewright::executor::janitor;
 use pipewright::store::Store;
 
 use crate::support::*;

@@ -21,7 +21,7 @@ use super::inputs::Sibling;
 use super::placeholders::{self, Context, OutputPaths, TaskInfo};
 use super::{Artifact, RUN_LABEL, TASK_LABEL, TaskState, Values, create_dir, outputs};
 use crate::docker::{ContainerSpec, MountSpec, OutputStream};
-use crate::engine::janitor;
+use crate::executor::janitor;
 use crate::host_path::{HostPathError, Rooted, Segment};
 use crate::mask::LineSplitter;
 use crate::record::Timestamp;

@@ -21,7 +21,7 @@ fn submission() -> Submission {
     Submission {
         display_name: "demo-ci-abc1234".into(),
         description: "a contract test".into(),
-        spec: pipewright::engine::spec_json(&text).expect("the demo IR parses"),
+        spec: pipewright::runner::spec_json(&text).expect("the demo IR parses"),
         spec_text: text,
         parameters: json!({"greeting": "hi"}).as_object().cloned().expect("an object"),
         pipeline_root: Some("gs://bucket/root".into()),

@@ -12,6 +12,10 @@ use crate::image_ref::ImageRef;
 use crate::source::Source;
 use crate::subst::{self, Mode, Substitutions};
 
+mod environment;
+
+pub use environment::{ApprovalRule, Environment, Gate, GateCheck};
+
 /// Cloud Build's default build timeout (the current API: 60 minutes).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
 pub const WORKSPACE: &str = "/workspace";
@@ -113,7 +117,7 @@ pub struct BuildPlan {
     pub components: Vec<ComponentPlan>,
     pub pipeline: Option<PipelinePlan>,
     pub run: Option<RunPlan>,
-    pub environments: Vec<crate::promote::Environment>,
+    pub environments: Vec<Environment>,
     /// What the build asks for (`options.machineType`, `options.diskSizeGb`); the executor caps it.
     pub limits: crate::limits::Limits,
 }
@@ -556,8 +560,7 @@ impl Planner<'_> {
     }
 
     /// The environments, with their uploads and runs substituted like the build's own.
-    fn environments(&mut self) -> Vec<crate::promote::Environment> {
-        use crate::promote::{ApprovalRule, Environment, Gate, GateCheck};
+    fn environments(&mut self) -> Vec<Environment> {
         let environments = &self.config.extensions.environments;
         let mut out = Vec::new();
         for (i, env) in environments.iter().enumerate() {
