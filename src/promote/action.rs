@@ -55,8 +55,7 @@ pub struct Actor {
     pub comment: String,
 }
 
-/// How a self-declared local identity is named in every record and audit entry it writes.
-pub const UNVERIFIED: &str = " (unverified)";
+pub use super::policy::UNVERIFIED;
 
 impl Actor {
     /// The CLI's local identity (`$PIPEWRIGHT_USER`): whoever the shell says, so its name says so

@@ -2,7 +2,7 @@
 //! under the environment's lock and moves the environment's names onto the build's digests.
 
 pub mod action;
-pub mod policy;
+pub use pipewright_core::policy;
 
 pub use action::{Action, Actor, Approved, PromoteError, Promoter, Promotion, Tagged};
 pub use policy::{Approval, BuildFacts, Facts, Refusal};

@@ -5,12 +5,12 @@
 //! A runner starts a run, then waits for it until a deadline or a cancel; either ends the run (the
 //! remote one is terminated through its API; the local one's containers are stopped).
 
-pub mod cel;
-pub mod ir;
 pub mod kfp;
 pub mod local;
 mod standalone;
 pub mod vertex;
+
+pub use pipewright_core::kfp::{cel, ir};
 
 pub use standalone::{RunSpecError, RunSpecRequest, kfp_backend, run_spec, spec_json, state_text, vertex_backend};
 

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan::{ApprovalRule, Environment, Gate, GateCheck};
 
+/// How a self-declared local identity is named in every record and audit entry it writes.
+pub const UNVERIFIED: &str = " (unverified)";
+
 /// What the rules look at about a build.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BuildFacts {
@@ -202,7 +205,7 @@ fn is_author(b: &BuildFacts, person: &str) -> bool {
 /// Whether two names are one person; the local identity's "(unverified)" mark does not make a
 /// different one (`action::Actor::local`), so the self-approval and approver rules still see it.
 fn same_person(a: &str, b: &str) -> bool {
-    let bare = |name: &str| name.trim().trim_end_matches(super::action::UNVERIFIED).trim().to_string();
+    let bare = |name: &str| name.trim().trim_end_matches(UNVERIFIED).trim().to_string();
     bare(a).eq_ignore_ascii_case(&bare(b))
 }
 

@@ -11,8 +11,10 @@
 //! Pure: text in, value out. No IO, no Docker, no Python; the SDK is only used by a test
 //! (`tests/kfp_check.py`) to confirm Kubeflow reads our output.
 
+pub mod cel;
 pub mod diff;
 mod error;
+pub mod ir;
 mod path;
 mod rewrite;
 mod scalar;

@@ -10,7 +10,7 @@ use crate::yaml::{self, Node, Value};
 use super::target::repository_of;
 use super::*;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kfp");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/kfp");
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 const DIGEST: &str = "sha256:89abcdef0123456789abcdef0123456789abcdef0123456789abcdef01234567";
 
@@ -405,7 +405,7 @@ fn kubeflow_sdk_reads_the_rewritten_corpus() {
         }
     }
     let python = std::env::var("PIPEWRIGHT_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kfp_check.py");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/kfp_check.py");
     let output = std::process::Command::new(&python)
         .arg(script)
         .args(map.iter().flat_map(|(old, new)| ["--map".to_string(), format!("{old}={new}")]))

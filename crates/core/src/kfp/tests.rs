@@ -340,7 +340,7 @@ fn images_lists_executor_images() {
 /// every entry point.
 #[test]
 fn garbage_never_panics() {
-    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kfp");
+    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/kfp");
     let mut seeds: Vec<String> = vec![
         pipeline(&["localhost:5000/acme/train:a", "'x'"]),
         "implementation:\n  container:\n    image: |\n      localhost:5000/acme/train\n".into(),

@@ -85,7 +85,9 @@ mod tests {
 
     /// The event of a corpus payload.
     fn fixture(file: &str, forge: Forge, kind: &str) -> Event {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks").join(file);
+        let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+            .join("tests/fixtures/webhooks")
+            .join(file);
         let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
         let header = match forge {
             Forge::GitHub => "X-GitHub-Event",

@@ -240,7 +240,7 @@ fn markdown_table() {
 
 // ---- the corpus -------------------------------------------------------------------------------
 
-const PIPELINES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kfp/pipelines");
+const PIPELINES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/kfp/pipelines");
 
 fn corpus(name: &str) -> String {
     let path = format!("{PIPELINES}/kubeflow__pipelines__{name}");
@@ -432,7 +432,7 @@ fn a_multi_document_pipeline_with_its_image_rewritten() {
 /// The first is the example compiled by the Kubeflow SDK as a build at commit 1111111… leaves it.
 #[test]
 fn two_commits_of_the_example_pipeline() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kfp/examples/breast-cancer-training.yaml");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/kfp/examples/breast-cancer-training.yaml");
     let first = std::fs::read_to_string(path).expect("the compiled example");
     let repository = "localhost:5000/examples/breast-cancer/train";
     let reference = format!("{repository}:{}", "2".repeat(40));

@@ -1549,7 +1549,8 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
-    const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cloudbuild/substitution-vectors.tsv");
+    const VECTORS: &str =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/cloudbuild/substitution-vectors.tsv");
 
     // -----------------------------------------------------------------------------------------------------------
     // The TSV vectors (cloudbuild.md §12 describes the columns)

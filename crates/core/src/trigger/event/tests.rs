@@ -9,7 +9,7 @@ use super::*;
 use crate::trigger::{ChangedFiles, diff_base};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks")
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("tests/fixtures/webhooks")
 }
 
 fn read(file: &str) -> Vec<u8> {
