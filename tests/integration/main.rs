@@ -15,6 +15,7 @@ mod github_action;
 mod host_paths;
 mod identity;
 mod intake;
+mod layout;
 mod ml;
 mod path_filter;
 mod phases;
