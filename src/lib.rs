@@ -10,6 +10,7 @@ pub mod engine;
 pub mod executor;
 pub mod github;
 pub mod host_path;
+pub mod http;
 pub mod image;
 pub mod promote;
 pub mod publish;

@@ -12,8 +12,7 @@ use serde_json::Value;
 pub struct Remote {
     base: String,
     project: String,
-    token: String,
-    http: reqwest::Client,
+    http: crate::http::Client,
 }
 
 /// What the server answered when it did not do what was asked.
@@ -44,11 +43,9 @@ impl Remote {
                 "`--server {base}` needs an API token of that server: set `PIPEWRIGHT_TOKEN` or pass `--token-file PATH`"
             ));
         }
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(3600))
-            .build()
-            .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
-        Ok(Remote { base, project: project.to_string(), token, http })
+        // A promotion may wait for its environment's run: an hour, as the server's own limit.
+        let http = crate::http::Client::new(Some(token), Some(std::time::Duration::from_secs(3600)));
+        Ok(Remote { base, project: project.to_string(), http })
     }
 
     /// `POST /v1/projects/{project}/builds/{build}:{action}` with `body`.
@@ -64,18 +61,23 @@ impl Remote {
 
     async fn post(&self, path: &str, body: Value) -> Result<Value, Refusal> {
         let url = format!("{}{path}", self.base);
-        let response = self.http.post(&url).bearer_auth(&self.token).json(&body).send().await.map_err(|e| Refusal {
+        let request = self.http.request(crate::http::Method::POST, &url).json(&body);
+        let (status, text) = self.http.send(&url, request).await.map_err(|e| Refusal {
             status: None,
-            message: format!("cannot reach {}: {}", self.base, crate::error_chain(&e)),
+            message: match e {
+                crate::http::HttpError::Unreachable { message, .. } => format!("cannot reach {}: {message}", self.base),
+                other => other.to_string(),
+            },
             details: Vec::new(),
         })?;
-        let status = response.status();
-        let answer: Value = response.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
+        let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if (200..300).contains(&status) {
             return Ok(answer);
         }
         let error = &answer["error"];
-        let message = error["message"].as_str().map_or_else(|| format!("{url} answered {status}"), str::to_string);
+        let message = error["message"]
+            .as_str()
+            .map_or_else(|| format!("{url} answered {}", crate::http::status_text(status)), str::to_string);
         let details = error["details"]
             .as_array()
             .map(|d| {
@@ -84,7 +86,7 @@ impl Remote {
                     .collect()
             })
             .unwrap_or_default();
-        Err(Refusal { status: Some(status.as_u16()), message, details })
+        Err(Refusal { status: Some(status), message, details })
     }
 }
 
@@ -122,6 +124,6 @@ mod tests {
         assert!(e.contains("needs an API token"), "{e}");
         std::fs::write(&empty, "t0ken\n").expect("write");
         let remote = Remote::new("http://127.0.0.1:1/", "local", Some(&empty)).expect("remote");
-        assert_eq!((remote.base.as_str(), remote.token.as_str()), ("http://127.0.0.1:1", "t0ken"));
+        assert_eq!((remote.base.as_str(), remote.http.token().unwrap_or_default()), ("http://127.0.0.1:1", "t0ken"));
     }
 }

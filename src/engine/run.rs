@@ -10,7 +10,7 @@ use super::Outcome;
 use super::phases::{PhaseError, PhaseOutcome, Phases};
 use super::specs::CheckedSpec;
 use crate::plan::{RunBackend, RunPlan};
-use crate::record::{RunRecord, TimeSpan, Timestamp, Warning};
+use crate::record::{TimeSpan, Warning};
 use crate::runner::{
     LocalBackend, PipelineRunner, RunState, Submission, kfp_backend, local, spec_json, state_text, vertex_backend,
 };
@@ -72,19 +72,12 @@ impl Phases<'_> {
         until: tokio::time::Instant,
         cancel: &CancellationToken,
     ) -> Result<((), String), PhaseOutcome> {
-        let mut timing = TimeSpan::started();
+        let timing = TimeSpan::started();
         let started = runner
             .start(submission)
             .await
             .map_err(|e| PhaseError::new(format!("cannot start the pipeline run on `{}`: {e}", runner.backend())))?;
-        let mut record = RunRecord {
-            backend: runner.backend().to_string(),
-            id: started.id.clone(),
-            state: "PENDING".into(),
-            url: started.url.clone(),
-            parameters: submission.parameters.clone(),
-            ..RunRecord::default()
-        };
+        let mut record = crate::runner::started_record(runner.backend(), &started, submission);
         self.record(|b| b.run = Some(record.clone()));
         self.output("run", &format!("started {} run {}", runner.backend(), started.id));
         if !run.wait {
@@ -94,11 +87,7 @@ impl Phases<'_> {
             .wait(&started, until, cancel)
             .await
             .map_err(|e| PhaseError::new(format!("pipeline run {}: {e}", started.id)))?;
-        timing.end_time = Some(Timestamp::now());
-        record.state = state_text(finished.state).into();
-        record.error = finished.error.clone();
-        record.tasks = finished.tasks.clone();
-        record.timing = Some(timing);
+        crate::runner::record_finished(&mut record, &finished, timing);
         record.metrics = if run.metrics.is_empty() {
             finished.metrics.clone()
         } else {

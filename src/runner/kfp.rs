@@ -5,23 +5,20 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::http::{Client, HttpError, Method};
+
 use super::{BackendError, RemoteStatus, RunState, Started, Submission};
 
 pub struct KfpBackend {
-    http: reqwest::Client,
+    http: Client,
     host: String,
-    token: Option<String>,
     poll: super::PollInterval,
 }
 
 impl KfpBackend {
     pub fn new(host: &str, token: Option<String>) -> KfpBackend {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .redirect(crate::credentials::redirect_policy())
-            .build()
-            .unwrap_or_default();
-        KfpBackend { http, host: host.trim_end_matches('/').to_string(), token, poll: super::PollInterval::from_env() }
+        let http = Client::new(token, Some(Duration::from_secs(60)));
+        KfpBackend { http, host: host.trim_end_matches('/').to_string(), poll: super::PollInterval::from_env() }
     }
 
     /// How often `wait` polls (default: [`super::PollInterval::from_env`]).
@@ -38,30 +35,8 @@ impl KfpBackend {
         format!("{}/apis/v2beta1/{path}", self.host)
     }
 
-    async fn call(&self, method: reqwest::Method, url: &str, body: Option<Value>) -> Result<Value, BackendError> {
-        let mut request = self.http.request(method.clone(), url);
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.map_err(|e| BackendError::unreachable(url, &e))?;
-        let status = response.status().as_u16();
-        let text = response.text().await.map_err(|e| BackendError::unreachable(url, &e))?;
-        if !(200..300).contains(&status) {
-            return Err(BackendError::Http {
-                method: method.to_string(),
-                url: url.to_string(),
-                status,
-                body: snippet(&text),
-            });
-        }
-        if text.trim().is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_str(&text)
-            .map_err(|e| BackendError::Protocol { url: url.to_string(), message: format!("not JSON: {e}") })
+    async fn call(&self, method: Method, url: &str, body: Option<Value>) -> Result<Value, BackendError> {
+        Ok(self.http.json(method, url, body).await?)
     }
 
     /// Creates the run (the body *is* the Run; snake_case proto names, as the API server answers).
@@ -86,10 +61,10 @@ impl KfpBackend {
             run["service_account"] = json!(account);
         }
         let url = self.url("runs");
-        let created = self.call(reqwest::Method::POST, &url, Some(run)).await?;
+        let created = self.call(Method::POST, &url, Some(run)).await?;
         let id = created["run_id"]
             .as_str()
-            .ok_or_else(|| BackendError::Protocol { url: url.clone(), message: "no `run_id` in the answer".into() })?
+            .ok_or_else(|| BackendError::from(HttpError::protocol(&url, "no `run_id` in the answer")))?
             .to_string();
         let ui = self.host.trim_end_matches("/pipeline");
         Ok(Started { id: id.clone(), url: Some(format!("{ui}/#/runs/details/{id}")) })
@@ -97,7 +72,7 @@ impl KfpBackend {
 
     pub async fn status(&self, started: &Started) -> Result<RemoteStatus, BackendError> {
         let url = self.url(&format!("runs/{}", started.id));
-        let run = self.call(reqwest::Method::GET, &url, None).await?;
+        let run = self.call(Method::GET, &url, None).await?;
         let raw = run["state"].as_str().unwrap_or("RUNTIME_STATE_UNSPECIFIED").to_string();
         let state = match raw.as_str() {
             "SUCCEEDED" => RunState::Succeeded,
@@ -113,7 +88,7 @@ impl KfpBackend {
 
     pub async fn stop(&self, started: &Started) -> Result<(), BackendError> {
         let url = self.url(&format!("runs/{}:terminate", started.id));
-        self.call(reqwest::Method::POST, &url, None).await.map(|_| ())
+        self.call(Method::POST, &url, None).await.map(|_| ())
     }
 }
 
@@ -126,9 +101,4 @@ fn failed_task(details: &Value) -> Option<String> {
             None => format!("task `{name}` failed"),
         }
     })
-}
-
-pub(super) fn snippet(body: &str) -> String {
-    let body = body.trim();
-    if body.len() > 300 { format!("{}…", &body[..body.floor_char_boundary(300)]) } else { body.to_string() }
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::record::{RunTaskRecord, TimeSpan};
+use crate::record::{RunRecord, RunTaskRecord, TimeSpan};
 // ---- shared run types (merged into src/runner/mod.rs) ----
 
 /// A run's state, across backends.
@@ -81,20 +81,11 @@ pub struct RemoteStatus {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    #[error("cannot reach `{url}`: {message}")]
-    Unreachable { url: String, message: String },
-    #[error("`{method} {url}` answered {status}: {body}")]
-    Http { method: String, url: String, status: u16, body: String },
-    #[error("`{url}` answered something unexpected: {message}")]
-    Protocol { url: String, message: String },
+    /// The service could not be reached or answered an error (src/http.rs).
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
     #[error("{message}")]
     Config { message: String },
-}
-
-impl BackendError {
-    pub(crate) fn unreachable(url: &str, e: &reqwest::Error) -> BackendError {
-        BackendError::Unreachable { url: url.to_string(), message: crate::error_chain(e) }
-    }
 }
 
 /// How a run ended (or where it was when the build stopped waiting).
@@ -106,6 +97,28 @@ pub struct Finished {
     pub tasks: Vec<RunTaskRecord>,
     /// The wait hit its deadline and the run was stopped.
     pub timed_out: bool,
+}
+
+/// The record of a run `backend` just started (its state `PENDING` until it is waited for).
+pub fn started_record(backend: &str, started: &Started, submission: &Submission) -> RunRecord {
+    RunRecord {
+        backend: backend.to_string(),
+        id: started.id.clone(),
+        state: "PENDING".into(),
+        url: started.url.clone(),
+        parameters: submission.parameters.clone(),
+        ..RunRecord::default()
+    }
+}
+
+/// How the run ended, into its record: state, error, tasks and timing (which metrics it keeps is the
+/// caller's rule).
+pub fn record_finished(record: &mut RunRecord, finished: &Finished, mut timing: TimeSpan) {
+    timing.end_time = Some(crate::record::Timestamp::now());
+    record.state = standalone::state_text(finished.state).into();
+    record.error = finished.error.clone();
+    record.tasks = finished.tasks.clone();
+    record.timing = Some(timing);
 }
 
 /// A place pipelines run.
@@ -124,51 +137,56 @@ pub trait PipelineRunner: Send + Sync {
 
 /// A run on a remote service, seen through polls.
 trait Remote: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn create(&self, submission: &Submission) -> impl Future<Output = Result<Started, BackendError>> + Send;
     fn status(&self, started: &Started) -> impl Future<Output = Result<RemoteStatus, BackendError>> + Send;
     fn stop(&self, started: &Started) -> impl Future<Output = Result<(), BackendError>> + Send;
+    fn poll_interval(&self) -> PollInterval;
 }
 
 impl Remote for kfp::KfpBackend {
+    fn name(&self) -> &'static str {
+        "kfp"
+    }
+    async fn create(&self, submission: &Submission) -> Result<Started, BackendError> {
+        kfp::KfpBackend::start(self, submission).await
+    }
     async fn status(&self, started: &Started) -> Result<RemoteStatus, BackendError> {
         kfp::KfpBackend::status(self, started).await
     }
     async fn stop(&self, started: &Started) -> Result<(), BackendError> {
         kfp::KfpBackend::stop(self, started).await
     }
+    fn poll_interval(&self) -> PollInterval {
+        kfp::KfpBackend::poll_interval(self)
+    }
 }
 
 impl Remote for vertex::VertexBackend {
+    fn name(&self) -> &'static str {
+        "vertex"
+    }
+    async fn create(&self, submission: &Submission) -> Result<Started, BackendError> {
+        vertex::VertexBackend::start(self, submission).await
+    }
     async fn status(&self, started: &Started) -> Result<RemoteStatus, BackendError> {
         vertex::VertexBackend::status(self, started).await
     }
     async fn stop(&self, started: &Started) -> Result<(), BackendError> {
         vertex::VertexBackend::stop(self, started).await
     }
-}
-
-impl PipelineRunner for kfp::KfpBackend {
-    fn backend(&self) -> &'static str {
-        "kfp"
-    }
-    async fn start(&self, submission: &Submission) -> Result<Started, BackendError> {
-        kfp::KfpBackend::start(self, submission).await
-    }
-    async fn wait(
-        &self,
-        started: &Started,
-        until: Instant,
-        cancel: &CancellationToken,
-    ) -> Result<Finished, BackendError> {
-        poll(self, started, until, cancel, self.poll_interval()).await
+    fn poll_interval(&self) -> PollInterval {
+        vertex::VertexBackend::poll_interval(self)
     }
 }
 
-impl PipelineRunner for vertex::VertexBackend {
+/// Every remote service is a runner the same way: create, then poll with backoff until done.
+impl<R: Remote> PipelineRunner for R {
     fn backend(&self) -> &'static str {
-        "vertex"
+        self.name()
     }
     async fn start(&self, submission: &Submission) -> Result<Started, BackendError> {
-        vertex::VertexBackend::start(self, submission).await
+        self.create(submission).await
     }
     async fn wait(
         &self,

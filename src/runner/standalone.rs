@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::{LocalBackend, PipelineRunner, RunState, Submission, local};
 use crate::credentials::Credentials;
 use crate::plan::{RunBackend, RunPlan};
-use crate::record::{RunRecord, TimeSpan, Timestamp};
+use crate::record::{RunRecord, TimeSpan};
 
 /// A Kubeflow Pipelines backend with the token the allow-list holds for `host`'s origin, if any (the
 /// build file names the host, never the token).
@@ -139,25 +139,14 @@ async fn launch_alone(
     until: tokio::time::Instant,
     cancel: &CancellationToken,
 ) -> Result<RunRecord, RunSpecError> {
-    let mut timing = TimeSpan::started();
+    let timing = TimeSpan::started();
     let started = runner.start(submission).await?;
-    let mut record = RunRecord {
-        backend: runner.backend().to_string(),
-        id: started.id.clone(),
-        state: "PENDING".into(),
-        url: started.url.clone(),
-        parameters: submission.parameters.clone(),
-        ..RunRecord::default()
-    };
+    let mut record = super::started_record(runner.backend(), &started, submission);
     if !run.wait {
         return Ok(record);
     }
     let finished = runner.wait(&started, until, cancel).await?;
-    timing.end_time = Some(Timestamp::now());
-    record.state = state_text(finished.state).into();
-    record.error = finished.error;
-    record.tasks = finished.tasks;
+    super::record_finished(&mut record, &finished, timing);
     record.metrics = finished.metrics;
-    record.timing = Some(timing);
     Ok(record)
 }

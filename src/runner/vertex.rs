@@ -7,16 +7,16 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::kfp::snippet;
+use crate::http::{Client, Method};
+
 use super::{BackendError, RemoteStatus, RunState, Started, Submission};
 
 pub struct VertexBackend {
-    http: reqwest::Client,
+    http: Client,
     /// `https://<location>-aiplatform.googleapis.com`, or a test server.
     endpoint: String,
     project: String,
     location: String,
-    token: Option<String>,
     poll: super::PollInterval,
 }
 
@@ -28,17 +28,12 @@ pub fn endpoint(endpoint: Option<&str>, location: &str) -> String {
 impl VertexBackend {
     pub fn new(endpoint: Option<&str>, project: &str, location: &str, token: Option<String>) -> VertexBackend {
         let endpoint = self::endpoint(endpoint, location);
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .redirect(crate::credentials::redirect_policy())
-            .build()
-            .unwrap_or_default();
+        let http = Client::new(token, Some(Duration::from_secs(60)));
         VertexBackend {
             http,
             endpoint: endpoint.trim_end_matches('/').to_string(),
             project: project.to_string(),
             location: location.to_string(),
-            token,
             poll: super::PollInterval::from_env(),
         }
     }
@@ -57,30 +52,8 @@ impl VertexBackend {
         format!("{}/v1/projects/{}/locations/{}/pipelineJobs", self.endpoint, self.project, self.location)
     }
 
-    async fn call(&self, method: reqwest::Method, url: &str, body: Option<Value>) -> Result<Value, BackendError> {
-        let mut request = self.http.request(method.clone(), url);
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.map_err(|e| BackendError::unreachable(url, &e))?;
-        let status = response.status().as_u16();
-        let text = response.text().await.map_err(|e| BackendError::unreachable(url, &e))?;
-        if !(200..300).contains(&status) {
-            return Err(BackendError::Http {
-                method: method.to_string(),
-                url: url.to_string(),
-                status,
-                body: snippet(&text),
-            });
-        }
-        if text.trim().is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_str(&text)
-            .map_err(|e| BackendError::Protocol { url: url.to_string(), message: format!("not JSON: {e}") })
+    async fn call(&self, method: Method, url: &str, body: Option<Value>) -> Result<Value, BackendError> {
+        Ok(self.http.json(method, url, body).await?)
     }
 
     pub async fn start(&self, submission: &Submission) -> Result<Started, BackendError> {
@@ -103,7 +76,7 @@ impl VertexBackend {
         }
         let id = job_id(&submission.display_name);
         let url = format!("{}?pipelineJobId={id}", self.parent());
-        let created = self.call(reqwest::Method::POST, &url, Some(job)).await?;
+        let created = self.call(Method::POST, &url, Some(job)).await?;
         let name =
             created["name"].as_str().map_or_else(|| id.clone(), |n| n.rsplit('/').next().unwrap_or(&id).to_string());
         let console = format!(
@@ -115,7 +88,7 @@ impl VertexBackend {
 
     pub async fn status(&self, started: &Started) -> Result<RemoteStatus, BackendError> {
         let url = format!("{}/{}", self.parent(), started.id);
-        let job = self.call(reqwest::Method::GET, &url, None).await?;
+        let job = self.call(Method::GET, &url, None).await?;
         let raw = job["state"].as_str().unwrap_or("PIPELINE_STATE_UNSPECIFIED").to_string();
         let state = match raw.as_str() {
             "PIPELINE_STATE_SUCCEEDED" => RunState::Succeeded,
@@ -132,7 +105,7 @@ impl VertexBackend {
 
     pub async fn stop(&self, started: &Started) -> Result<(), BackendError> {
         let url = format!("{}/{}:cancel", self.parent(), started.id);
-        self.call(reqwest::Method::POST, &url, Some(json!({}))).await.map(|_| ())
+        self.call(Method::POST, &url, Some(json!({}))).await.map(|_| ())
     }
 }
 

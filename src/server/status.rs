@@ -43,11 +43,8 @@ impl Reporter {
     pub fn new() -> Reporter {
         let (queue, mut posts) = mpsc::unbounded_channel::<Post>();
         tokio::spawn(async move {
-            let http = reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(10))
-                .user_agent(concat!("pipewright/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .unwrap_or_default();
+            // Each post carries its own forge's token.
+            let http = crate::http::Client::new(None, Some(std::time::Duration::from_secs(10)));
             while let Some(post) = posts.recv().await {
                 send(&http, &post).await;
             }
@@ -60,7 +57,7 @@ impl Reporter {
     }
 }
 
-async fn send(http: &reqwest::Client, post: &Post) {
+async fn send(http: &crate::http::Client, post: &Post) {
     let url = format!("{}/repos/{}/statuses/{}", post.api, post.repository, post.sha);
     // GitHub cuts descriptions at 140 characters; cut on a character boundary ourselves.
     let description: String = post.description.chars().take(140).collect();
@@ -71,20 +68,22 @@ async fn send(http: &reqwest::Client, post: &Post) {
         "context": post.context,
     });
     for attempt in 0..3u32 {
-        let result = http
-            .post(&url)
+        let request = http
+            .request(crate::http::Method::POST, &url)
             .bearer_auth(&post.token)
             .header("Accept", "application/vnd.github+json")
-            .json(&body)
-            .send()
-            .await;
-        match result {
-            Ok(response) if response.status().is_success() => return,
-            Ok(response) if response.status().is_client_error() => {
-                tracing::warn!(url = %url, status = %response.status(), "the forge refused a commit status");
+            .json(&body);
+        match http.send(&url, request).await {
+            Ok((status, _)) if (200..300).contains(&status) => return,
+            Ok((status, _)) if (400..500).contains(&status) => {
+                let status = crate::http::status_text(status);
+                tracing::warn!(url = %url, status = %status, "the forge refused a commit status");
                 return;
             }
-            Ok(response) => tracing::warn!(url = %url, status = %response.status(), attempt, "commit status failed"),
+            Ok((status, _)) => {
+                let status = crate::http::status_text(status);
+                tracing::warn!(url = %url, status = %status, attempt, "commit status failed");
+            }
             Err(e) => tracing::warn!(url = %url, error = %e, attempt, "commit status failed"),
         }
         tokio::time::sleep(std::time::Duration::from_millis(500 * 2u64.pow(attempt))).await;

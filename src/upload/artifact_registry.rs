@@ -2,14 +2,12 @@
 //! to the repository URL with the file in `content` and the tags in `tags`; the answer is plain text
 //! `<package>/<version>`, the version being the `sha256:` digest Vertex AI's `templateUri` should name.
 
-use reqwest::multipart::{Form, Part};
-
-use super::{UploadError, snippet};
+use crate::http::multipart::{Form, Part};
+use crate::http::{Client, HttpError, Method, snippet};
 
 pub struct ArtifactRegistryClient {
-    http: reqwest::Client,
+    http: Client,
     url: String,
-    token: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,33 +22,24 @@ pub struct TemplateVersion {
 impl ArtifactRegistryClient {
     /// `url` is the repository, `https://<location>-kfp.pkg.dev/<project>/<repository>`.
     pub fn new(url: &str, token: Option<String>) -> ArtifactRegistryClient {
-        let http =
-            reqwest::Client::builder().redirect(crate::credentials::redirect_policy()).build().unwrap_or_default();
-        ArtifactRegistryClient { http, url: url.trim_end_matches('/').to_string(), token }
+        ArtifactRegistryClient { http: Client::new(token, None), url: url.trim_end_matches('/').to_string() }
     }
 
-    pub async fn upload(&self, file_name: &str, spec: &[u8], tags: &[String]) -> Result<TemplateVersion, UploadError> {
+    pub async fn upload(&self, file_name: &str, spec: &[u8], tags: &[String]) -> Result<TemplateVersion, HttpError> {
         let part = Part::bytes(spec.to_vec())
             .file_name(file_name.to_string())
             .mime_str("application/octet-stream")
             .expect("a constant mime type parses");
         let form = Form::new().part("content", part).text("tags", tags.join(","));
-        let mut request = self.http.post(&self.url).multipart(form);
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.map_err(|e| UploadError::from_reqwest(&self.url, e))?;
-        let status = response.status().as_u16();
-        let body = response.text().await.map_err(|e| UploadError::from_reqwest(&self.url, e))?;
+        let request = self.http.request(Method::POST, &self.url).multipart(form);
+        let (status, body) = self.http.send(&self.url, request).await?;
         if !(200..300).contains(&status) {
-            return Err(UploadError::Http { method: "POST", url: self.url.clone(), status, body: snippet(&body) });
+            return Err(HttpError::status(&Method::POST, &self.url, status, &body));
         }
         let answer = body.trim();
-        let (package, version) =
-            answer.split_once('/').filter(|(_, v)| v.starts_with("sha256:")).ok_or_else(|| UploadError::Protocol {
-                url: self.url.clone(),
-                message: format!("expected `<package>/sha256:…`, got `{}`", snippet(answer)),
-            })?;
+        let (package, version) = answer.split_once('/').filter(|(_, v)| v.starts_with("sha256:")).ok_or_else(|| {
+            HttpError::protocol(&self.url, format!("expected `<package>/sha256:…`, got `{}`", snippet(answer)))
+        })?;
         Ok(TemplateVersion {
             package: package.to_string(),
             version: version.to_string(),

@@ -2,15 +2,14 @@
 //! after the commit. A version that already exists (a re-run of the same commit) is looked up, not an
 //! error.
 
-use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
-use super::{UploadError, snippet};
+use crate::http::multipart::{Form, Part};
+use crate::http::{Client, HttpError, Method, parse_json, snippet};
 
 pub struct KfpClient {
-    http: reqwest::Client,
+    http: Client,
     host: String,
-    token: Option<String>,
 }
 
 /// What Kubeflow Pipelines holds after an upload.
@@ -28,39 +27,18 @@ pub struct KfpVersion {
 impl KfpClient {
     /// `host` is the API base, e.g. `http://ml-pipeline.kubeflow:8888` or `https://host/pipeline`.
     pub fn new(host: &str, token: Option<String>) -> KfpClient {
-        let http =
-            reqwest::Client::builder().redirect(crate::credentials::redirect_policy()).build().unwrap_or_default();
-        KfpClient { http, host: host.trim_end_matches('/').to_string(), token }
+        KfpClient { http: Client::new(token, None), host: host.trim_end_matches('/').to_string() }
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}/apis/v2beta1/{path}", self.host)
     }
 
-    fn with_auth(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
-        }
-    }
-
-    async fn send(&self, url: &str, request: reqwest::RequestBuilder) -> Result<(u16, String), UploadError> {
-        let response = self.with_auth(request).send().await.map_err(|e| UploadError::from_reqwest(url, e))?;
-        let status = response.status().as_u16();
-        let body = response.text().await.map_err(|e| UploadError::from_reqwest(url, e))?;
-        Ok((status, body))
-    }
-
-    fn json(url: &str, body: &str) -> Result<Value, UploadError> {
-        serde_json::from_str(body)
-            .map_err(|e| UploadError::Protocol { url: url.to_string(), message: format!("not JSON: {e}") })
-    }
-
-    fn field(url: &str, value: &Value, name: &str) -> Result<String, UploadError> {
-        value[name].as_str().map(str::to_string).ok_or_else(|| UploadError::Protocol {
-            url: url.to_string(),
-            message: format!("no `{name}` in {}", snippet(&value.to_string())),
-        })
+    fn field(url: &str, value: &Value, name: &str) -> Result<String, HttpError> {
+        value[name]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| HttpError::protocol(url, format!("no `{name}` in {}", snippet(&value.to_string()))))
     }
 
     /// Uploads `spec` as version `version` of pipeline `pipeline`, creating the pipeline if needed.
@@ -70,7 +48,7 @@ impl KfpClient {
         version: &str,
         description: &str,
         spec: &[u8],
-    ) -> Result<KfpVersion, UploadError> {
+    ) -> Result<KfpVersion, HttpError> {
         let (pipeline_id, created_pipeline) = match self.find_pipeline(pipeline).await? {
             Some(id) => (id, false),
             None => (self.create_pipeline(pipeline, description, spec).await?, true),
@@ -78,7 +56,7 @@ impl KfpClient {
         let url = self.url("pipelines/upload_version");
         let request = self
             .http
-            .post(&url)
+            .request(Method::POST, &url)
             .query(&[
                 ("pipelineid", pipeline_id.as_str()),
                 ("name", version),
@@ -86,9 +64,9 @@ impl KfpClient {
                 ("description", description),
             ])
             .multipart(spec_form(pipeline, spec));
-        let (status, body) = self.send(&url, request).await?;
+        let (status, body) = self.http.send(&url, request).await?;
         if (200..300).contains(&status) {
-            let value = Self::json(&url, &body)?;
+            let value = parse_json(&url, &body)?;
             let version_id = Self::field(&url, &value, "pipeline_version_id")?;
             return Ok(KfpVersion {
                 pipeline_id,
@@ -99,12 +77,10 @@ impl KfpClient {
             });
         }
         if body.contains("already exist") {
-            let version_id = self.find_version(&pipeline_id, version).await?.ok_or_else(|| UploadError::Http {
-                method: "POST",
-                url: url.clone(),
-                status,
-                body: snippet(&body),
-            })?;
+            let version_id = self
+                .find_version(&pipeline_id, version)
+                .await?
+                .ok_or_else(|| HttpError::status(&Method::POST, &url, status, &body))?;
             return Ok(KfpVersion {
                 pipeline_id,
                 version_id,
@@ -113,43 +89,46 @@ impl KfpClient {
                 existed: true,
             });
         }
-        Err(UploadError::Http { method: "POST", url, status, body: snippet(&body) })
+        Err(HttpError::status(&Method::POST, &url, status, &body))
     }
 
     /// The id of the pipeline named `name`, if it exists.
-    pub async fn find_pipeline(&self, name: &str) -> Result<Option<String>, UploadError> {
+    pub async fn find_pipeline(&self, name: &str) -> Result<Option<String>, HttpError> {
         let url = self.url(&format!("pipelines/names/{}", urlencode(name)));
-        let (status, body) = self.send(&url, self.http.get(&url)).await?;
+        let (status, body) = self.http.send(&url, self.http.request(Method::GET, &url)).await?;
         match status {
-            200 => Ok(Some(Self::field(&url, &Self::json(&url, &body)?, "pipeline_id")?)),
+            200 => Ok(Some(Self::field(&url, &parse_json(&url, &body)?, "pipeline_id")?)),
             404 => Ok(None),
-            _ => Err(UploadError::Http { method: "GET", url, status, body: snippet(&body) }),
+            _ => Err(HttpError::status(&Method::GET, &url, status, &body)),
         }
     }
 
-    async fn create_pipeline(&self, name: &str, description: &str, spec: &[u8]) -> Result<String, UploadError> {
+    async fn create_pipeline(&self, name: &str, description: &str, spec: &[u8]) -> Result<String, HttpError> {
         let url = self.url("pipelines/upload");
         let request = self
             .http
-            .post(&url)
+            .request(Method::POST, &url)
             .query(&[("name", name), ("display_name", name), ("description", description)])
             .multipart(spec_form(name, spec));
-        let (status, body) = self.send(&url, request).await?;
+        let (status, body) = self.http.send(&url, request).await?;
         if !(200..300).contains(&status) {
-            return Err(UploadError::Http { method: "POST", url, status, body: snippet(&body) });
+            return Err(HttpError::status(&Method::POST, &url, status, &body));
         }
-        Self::field(&url, &Self::json(&url, &body)?, "pipeline_id")
+        Self::field(&url, &parse_json(&url, &body)?, "pipeline_id")
     }
 
-    async fn find_version(&self, pipeline_id: &str, name: &str) -> Result<Option<String>, UploadError> {
+    async fn find_version(&self, pipeline_id: &str, name: &str) -> Result<Option<String>, HttpError> {
         let url = self.url(&format!("pipelines/{pipeline_id}/versions"));
         let filter = serde_json::json!({"predicates": [{"key": "name", "operation": "EQUALS", "string_value": name}]});
-        let request = self.http.get(&url).query(&[("filter", filter.to_string()), ("page_size", "100".to_string())]);
-        let (status, body) = self.send(&url, request).await?;
+        let request = self
+            .http
+            .request(Method::GET, &url)
+            .query(&[("filter", filter.to_string()), ("page_size", "100".to_string())]);
+        let (status, body) = self.http.send(&url, request).await?;
         if status != 200 {
-            return Err(UploadError::Http { method: "GET", url, status, body: snippet(&body) });
+            return Err(HttpError::status(&Method::GET, &url, status, &body));
         }
-        let value = Self::json(&url, &body)?;
+        let value = parse_json(&url, &body)?;
         let versions = value["pipeline_versions"].as_array().cloned().unwrap_or_default();
         Ok(versions
             .iter()

@@ -34,7 +34,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "kfp",
         ],
     ),
-    ("io", &["docker", "registry", "store", "upload", "credentials", "secrets", "image", "github"]),
+    ("io", &["docker", "registry", "store", "http", "upload", "credentials", "secrets", "image", "github"]),
     ("executors", &["executor", "publish"]),
     ("runners", &["runner"]),
     ("promotion", &["promote"]),
@@ -335,11 +335,14 @@ fn layout_each_outside_system_has_one_module() {
         ("sqlx", "src/store/"),
         ("oci_client", "src/registry/"),
         ("axum", "src/server/"),
+        // One HTTP client (src/http.rs); the credential allow-list parses origins with its URL type.
+        ("reqwest", "src/http.rs"),
     ];
     let mut wrong = Vec::new();
     for (needle, owner) in owners {
         for file in files_containing(needle) {
-            if !file.starts_with(owner) {
+            let allowed = file.starts_with(owner) || (*needle == "reqwest" && file == "src/credentials.rs");
+            if !allowed {
                 wrong.push(format!("{file} uses {needle} (only {owner} may)"));
             }
         }

@@ -1,7 +1,8 @@
 //! pipewright's upload clients (`KfpClient`, `ArtifactRegistryClient`) against the fakes: every request
 //! they send is checked against KFP's published Swagger and the documented Artifact Registry contract.
 
-use pipewright::upload::{ArtifactRegistryClient, KfpClient, UploadError};
+use pipewright::http::HttpError;
+use pipewright::upload::{ArtifactRegistryClient, KfpClient};
 use sha2::{Digest, Sha256};
 
 use super::{FakeArtifactRegistry, FakeKfp, Reply, demo_ir};
@@ -117,7 +118,7 @@ async fn kfp_upload_contract_without_the_token_is_refused_with_401() {
 
     let error = KfpClient::new(kfp.url(), None).upload_version("demo-ci", COMMIT, "", &spec()).await.unwrap_err();
 
-    assert!(matches!(error, UploadError::Http { method: "GET", status: 401, .. }), "{error:?}");
+    assert!(matches!(&error, HttpError::Status { method, status: 401, .. } if method == "GET"), "{error:?}");
     let violations = kfp.violations();
     assert_eq!(violations.len(), 1, "{violations:?}");
     assert!(violations[0].problem.contains("Authorization"), "{}", violations[0]);
@@ -138,8 +139,8 @@ async fn kfp_upload_contract_server_errors_name_method_url_and_status() {
 
         let url = format!("{}{path}", kfp.url());
         match &error {
-            UploadError::Http { method: m, url: u, status: s, body } => {
-                assert_eq!((*m, u.as_str(), *s), (method, url.as_str(), status));
+            HttpError::Status { method: m, url: u, status: s, body } => {
+                assert_eq!((m.as_str(), u.as_str(), *s), (method, url.as_str(), status));
                 assert!(body.contains("injected"), "{body}");
             }
             other => panic!("expected an HTTP error for {method} {path}, got {other:?}"),
@@ -198,7 +199,7 @@ async fn artifact_registry_upload_contract_garbled_answers_are_errors() {
             .upload("demo-ci.yaml", &spec(), &[])
             .await;
 
-        assert!(matches!(result, Err(UploadError::Protocol { .. })), "`{answer}` was taken as {result:?}");
+        assert!(matches!(result, Err(HttpError::Protocol { .. })), "`{answer}` was taken as {result:?}");
         registry.assert_no_violations();
     }
 }
@@ -209,12 +210,12 @@ async fn artifact_registry_upload_contract_server_errors_and_missing_token() {
     registry.reply_next("POST", "/my-proj/pipelines", Reply::text(500, "backend unavailable"));
     let client = ArtifactRegistryClient::new(&registry.repository_url(), Some("t".into()));
     let error = client.upload("demo-ci.yaml", &spec(), &[]).await.unwrap_err();
-    assert!(matches!(&error, UploadError::Http { method: "POST", status: 500, .. }), "{error:?}");
+    assert!(matches!(&error, HttpError::Status { method, status: 500, .. } if method == "POST"), "{error:?}");
     assert!(error.to_string().contains(&registry.repository_url()), "{error}");
     registry.assert_no_violations();
 
     let anonymous = ArtifactRegistryClient::new(&registry.repository_url(), None);
     let error = anonymous.upload("demo-ci.yaml", &spec(), &[]).await.unwrap_err();
-    assert!(matches!(error, UploadError::Http { status: 401, .. }), "{error:?}");
+    assert!(matches!(error, HttpError::Status { status: 401, .. }), "{error:?}");
     assert_eq!(registry.violations().len(), 1, "the anonymous upload is recorded");
 }
