@@ -126,7 +126,7 @@ pub struct BuildRequest {
     /// How the build was triggered (recorded; `trigger_name` also sets `$TRIGGER_NAME`).
     pub trigger: Option<crate::record::TriggerRecord>,
     pub pull_request: Option<plan::PullRequest>,
-    /// Whose code this is (src/trust.rs): decides the executor, secrets, publishing and promotion.
+    /// Whose code this is (crates/core/src/trust.rs): decides the executor, secrets, publishing and promotion.
     pub trust: TrustRecord,
 }
 

@@ -94,7 +94,7 @@ impl Phases<'_> {
     }
 
     /// Whether the build may publish and launch: images pushed, specs uploaded beyond the local store,
-    /// pipelines run (src/trust.rs).
+    /// pipelines run (crates/core/src/trust.rs).
     pub fn trusted(&self) -> bool {
         self.run.request.trust.level.is_trusted()
     }

@@ -27,7 +27,7 @@ pub struct BuildJob {
     pub trigger: crate::record::TriggerRecord,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<PullRequestJob>,
-    /// Whose code this is, decided once when the event was (src/trust.rs). Absent in jobs queued by an
+    /// Whose code this is, decided once when the event was (crates/core/src/trust.rs). Absent in jobs queued by an
     /// older server: [`BuildJob::trust`] then goes by the fork flag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust: Option<TrustRecord>,

@@ -784,7 +784,7 @@ fn promotions_through_the_api_and_the_dashboard_follow_the_same_rules() {
     payload["pull_request"]["head"]["repo"]["fork"] = json!(true);
     let (headers, body) = signed("pull_request", serde_json::to_vec(&payload).expect("json"));
     assert_eq!(server.post_raw("/hooks/github", &headers, body).0, 202);
-    // It waits for an approval first (src/trust.rs), then runs in the sandbox.
+    // It waits for an approval first (crates/core/src/trust.rs), then runs in the sandbox.
     let builds = server.wait_for("the fork's build to wait", 60, |b| {
         of_sha(b, &forked).first().is_some_and(|x| x["status"] == "PENDING")
     });

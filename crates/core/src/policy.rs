@@ -23,7 +23,7 @@ pub struct BuildFacts {
     /// The commit's author, as `name <email>` parts: any of them identifies the author.
     pub author_name: String,
     pub author_email: String,
-    /// Ran untrusted code (a fork's pull request, src/trust.rs): never promotable.
+    /// Ran untrusted code (a fork's pull request, crates/core/src/trust.rs): never promotable.
     pub untrusted: bool,
     /// The pipeline run's metrics.
     pub metrics: BTreeMap<String, f64>,

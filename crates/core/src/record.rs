@@ -305,13 +305,13 @@ pub struct Build {
     /// left behind by a crash from one still running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
-    /// Whose code the build runs (src/trust.rs): trusted, or untrusted and sandboxed.
+    /// Whose code the build runs (crates/core/src/trust.rs): trusted, or untrusted and sandboxed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust: Option<crate::trust::TrustRecord>,
     /// Where and as whom the steps ran: `docker` or `sandbox` (src/executor/).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub executor: String,
-    /// The limits each step ran under (src/limits.rs).
+    /// The limits each step ran under (crates/core/src/limits.rs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<crate::limits::Limits>,
 }

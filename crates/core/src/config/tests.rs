@@ -212,7 +212,7 @@ fn hosted_only_fields_warn() {
     let w = warnings(
         "steps:\n- name: a\nlogsBucket: gs://b\nserviceAccount: projects/p/serviceAccounts/x\noptions:\n  machineType: E2_HIGHCPU_8\n  logging: CLOUD_LOGGING_ONLY\n",
     );
-    // `machineType` sizes the build here (src/limits.rs): it is not one of them.
+    // `machineType` sizes the build here (crates/core/src/limits.rs): it is not one of them.
     assert_eq!(w.len(), 3, "{w:#?}");
     assert!(w.iter().all(|w| w.contains("has no effect here")), "{w:#?}");
 }
