@@ -10,12 +10,12 @@
 use std::process::Command;
 use std::time::Instant;
 
-use pipewright::docker::Docker;
 use pipewright::engine::{BuildRequest, Engine, PullPolicy, hash_tag};
+use pipewright::io::docker::Docker;
+use pipewright::io::registry::{LabelCache, Registry};
+use pipewright::io::source::SourceSpec;
+use pipewright::io::store::Store;
 use pipewright::record::Build;
-use pipewright::registry::{LabelCache, Registry};
-use pipewright::source::SourceSpec;
-use pipewright::store::Store;
 use tokio_util::sync::CancellationToken;
 
 const COMPONENTS: usize = 20;

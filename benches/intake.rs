@@ -97,7 +97,7 @@ fn main() {
     let (baseline_secs, baseline) = runtime.block_on(fire(&http, &base, DELIVERIES, None));
     let (secs, latencies) = runtime.block_on(fire(&http, &base, DELIVERIES, Some((&body, &signature))));
 
-    let db = runtime.block_on(pipewright::store::db::Database::open(data.path())).expect("database");
+    let db = runtime.block_on(pipewright::io::store::db::Database::open(data.path())).expect("database");
     let kept = runtime.block_on(db.delivery_count()).expect("count") as usize - WARM_UP;
     let _ = server.kill();
     let _ = server.wait();

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use pipewright::source::mirror::Mirror;
+use pipewright::io::source::mirror::Mirror;
 use pipewright::trigger::{self, ChangedFiles, Event, Forge, Incoming};
 
 const RUNS: usize = 30;

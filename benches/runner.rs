@@ -8,7 +8,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pipewright::docker::Docker;
+use pipewright::io::docker::Docker;
 use pipewright::runner::local::{LocalRun, LocalRunner, RunState};
 use tokio_util::sync::CancellationToken;
 

@@ -15,12 +15,12 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pipewright::docker::Docker;
 use pipewright::engine::{BuildRequest, Engine, Event, PullPolicy, Sandbox};
 use pipewright::executor::{SandboxConfig, SandboxExecutor};
+use pipewright::io::docker::Docker;
+use pipewright::io::source::SourceSpec;
+use pipewright::io::store::Store;
 use pipewright::record::Build;
-use pipewright::source::SourceSpec;
-use pipewright::store::Store;
 use pipewright::trust::{Trust, TrustRecord};
 use tokio_util::sync::CancellationToken;
 
@@ -39,7 +39,7 @@ fn main() {
         Engine::new(
             Docker::connect().await.expect("docker"),
             Store::new(data.path()),
-            pipewright::registry::Registry::new().await,
+            pipewright::io::registry::Registry::new().await,
         )
     });
     let config = SandboxConfig::default();

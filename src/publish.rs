@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::credentials::Credentials;
+use crate::io::credentials::Credentials;
+use crate::io::registry::{Artifact, Registry};
+use crate::io::upload::{ArtifactRegistryClient, KfpClient};
 use crate::plan::UploadPlan;
 use crate::record::UploadRecord;
-use crate::registry::{Artifact, Registry};
 use crate::tag::Tag;
-use crate::upload::{ArtifactRegistryClient, KfpClient};
 
 pub const SPEC_MEDIA_TYPE: &str = "application/vnd.pipewright.kfp.spec.v1+yaml";
 pub const PIPELINE_ARTIFACT_TYPE: &str = "application/vnd.pipewright.kfp.pipeline.v1";

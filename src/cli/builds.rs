@@ -12,8 +12,8 @@ use clap::{Args, Subcommand};
 
 use super::output::Printer;
 use super::{Format, fatal};
+use crate::io::store::Store;
 use crate::record::{Build, Status};
-use crate::store::Store;
 
 #[derive(Args, Debug)]
 pub(super) struct BuildsArgs {

@@ -18,18 +18,18 @@ use tokio_util::sync::CancellationToken;
 
 use super::{SubstitutionArgs, watch_signals};
 use crate::config::{self, Diagnostics};
-use crate::docker::Docker;
 use crate::engine::{Engine, Event as BuildEvent, PullPolicy, Rejected};
 use crate::github::commands::{self, Level, Location};
 use crate::github::context::{self, ActionsEnv, Job};
 use crate::github::summary;
+use crate::io::docker::Docker;
+use crate::io::secrets::{self, SecretSource};
+use crate::io::source::SourceSpec;
+use crate::io::source::mirror::Mirror;
+use crate::io::store::Store;
 use crate::record::{Build, Status};
-use crate::secrets::{self, SecretSource};
 use crate::server::evaluation::decide_with;
 use crate::server::jobs::BuildJob;
-use crate::source::SourceSpec;
-use crate::source::mirror::Mirror;
-use crate::store::Store;
 use crate::trigger::{self, Decision, Event};
 
 #[derive(Args, Debug)]
@@ -184,7 +184,7 @@ pub async fn github_action(args: GithubActionArgs) -> ExitCode {
     request.pull = args.pull;
     request.jobs = args.jobs;
 
-    let mut engine = Engine::new(docker, store, crate::registry::Registry::new().await);
+    let mut engine = Engine::new(docker, store, crate::io::registry::Registry::new().await);
     engine.credentials = credentials;
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(watch_signals(cancel.clone()));
@@ -257,7 +257,7 @@ async fn decide(root: &Path, configured: Option<&str>, event: &Event) -> Option<
 
 /// The build file's path as the repository names it (annotations point into the repository).
 async fn repository_path(root: &Path, file: &str) -> String {
-    format!("{}{file}", crate::source::prefix_in_repository(root).await)
+    format!("{}{file}", crate::io::source::prefix_in_repository(root).await)
 }
 
 async fn rejected_annotations(root: &Path, rejected: &Rejected) -> Vec<(Option<Location>, String)> {

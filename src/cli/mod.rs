@@ -19,13 +19,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::config;
-use crate::credentials::{Credential, Credentials};
-use crate::docker::Docker;
 use crate::engine::{BuildRequest, Engine, PullPolicy, Rejected};
+use crate::io::credentials::{Credential, Credentials};
+use crate::io::docker::Docker;
+use crate::io::secrets::{self, SecretSource};
+use crate::io::source::SourceSpec;
+use crate::io::store::Store;
 use crate::record::Status;
-use crate::secrets::{self, SecretSource};
-use crate::source::SourceSpec;
-use crate::store::Store;
 use crate::subst::{self, Origin};
 use output::Printer;
 
@@ -399,7 +399,7 @@ async fn rewrite(args: RewriteArgs) -> ExitCode {
         }
     }
     let request = RewriteRequest { dir: args.dir, config_path: args.config, overrides, images, dry_run: args.dry_run };
-    let registry = crate::registry::Registry::new().await;
+    let registry = crate::io::registry::Registry::new().await;
     let printer = Printer::stderr();
     match crate::engine::rewrite::rewrite(&request, &registry).await {
         Ok(changes) => {
@@ -526,7 +526,7 @@ fn server_config(args: &ServeArgs) -> Result<crate::server::config::ServerConfig
     })?;
     let vars = config.capture_environment();
     // SAFETY: `main` has not started the runtime or any other thread yet.
-    unsafe { crate::secrets::scrub_environment(&vars) };
+    unsafe { crate::io::secrets::scrub_environment(&vars) };
     Ok(config)
 }
 
@@ -593,7 +593,7 @@ async fn run(args: RunArgs) -> ExitCode {
     request.keep_workspace = args.keep_workspace;
     request.jobs = args.jobs;
 
-    let mut engine = Engine::new(docker, store, crate::registry::Registry::new().await);
+    let mut engine = Engine::new(docker, store, crate::io::registry::Registry::new().await);
     engine.credentials = credentials;
     let cancel = CancellationToken::new();
     let signals = tokio::spawn(watch_signals(cancel.clone()));

@@ -16,10 +16,10 @@ use clap::Args;
 use super::output::Printer;
 use super::remote::{Refusal, Remote};
 use super::{Format, fatal};
+use crate::io::registry::Registry;
+use crate::io::store::Store;
+use crate::io::store::db::Database;
 use crate::promote::{Action, Actor, PromoteError, Promoter, Promotion};
-use crate::registry::Registry;
-use crate::store::Store;
-use crate::store::db::Database;
 
 #[derive(Args, Debug)]
 pub(super) struct PromoteArgs {
@@ -127,7 +127,7 @@ impl CommonArgs {
             return Ok(Target::Remote(remote));
         }
         let store = self.store();
-        match crate::store::owner::owner(store.root()) {
+        match crate::io::store::owner::owner(store.root()) {
             Ok(None) => {}
             Ok(Some(server)) => {
                 let message = format!(

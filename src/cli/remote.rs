@@ -12,7 +12,7 @@ use serde_json::Value;
 pub struct Remote {
     base: String,
     project: String,
-    http: crate::http::Client,
+    http: crate::io::http::Client,
 }
 
 /// What the server answered when it did not do what was asked.
@@ -44,7 +44,7 @@ impl Remote {
             ));
         }
         // A promotion may wait for its environment's run: an hour, as the server's own limit.
-        let http = crate::http::Client::new(Some(token), Some(std::time::Duration::from_secs(3600)));
+        let http = crate::io::http::Client::new(Some(token), Some(std::time::Duration::from_secs(3600)));
         Ok(Remote { base, project: project.to_string(), http })
     }
 
@@ -61,11 +61,13 @@ impl Remote {
 
     async fn post(&self, path: &str, body: Value) -> Result<Value, Refusal> {
         let url = format!("{}{path}", self.base);
-        let request = self.http.request(crate::http::Method::POST, &url).json(&body);
+        let request = self.http.request(crate::io::http::Method::POST, &url).json(&body);
         let (status, text) = self.http.send(&url, request).await.map_err(|e| Refusal {
             status: None,
             message: match e {
-                crate::http::HttpError::Unreachable { message, .. } => format!("cannot reach {}: {message}", self.base),
+                crate::io::http::HttpError::Unreachable { message, .. } => {
+                    format!("cannot reach {}: {message}", self.base)
+                }
                 other => other.to_string(),
             },
             details: Vec::new(),
@@ -77,7 +79,7 @@ impl Remote {
         let error = &answer["error"];
         let message = error["message"]
             .as_str()
-            .map_or_else(|| format!("{url} answered {}", crate::http::status_text(status)), str::to_string);
+            .map_or_else(|| format!("{url} answered {}", crate::io::http::status_text(status)), str::to_string);
         let details = error["details"]
             .as_array()
             .map(|d| {

@@ -5,15 +5,11 @@
 //! that started always ends with a record in a terminal state and its containers, volumes, network and
 //! workspace removed, whatever happened (failure, timeout, Ctrl-C).
 
-mod components;
+mod event;
 mod phases;
+mod request;
 pub mod rewrite;
-mod run;
-mod specs;
-mod steps;
-mod upload;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,185 +17,28 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, Diagnostics};
-use crate::credentials::Credentials;
-use crate::docker::{Docker, DockerError};
+use crate::config;
 use crate::executor::disk::{Disk, DiskError};
 use crate::executor::{DockerExecutor, Executor, ExecutorError, SandboxExecutor};
+use crate::io::credentials::Credentials;
+use crate::io::docker::Docker;
+use crate::io::registry::Registry;
+use crate::io::secrets::SecretValues;
+use crate::io::source::{self, Source, Workspace};
+use crate::io::store::{Store, StoreError};
 use crate::limits::Limits;
 use crate::plan::{self, BuildContext, BuildPlan};
 use crate::record::{
     Build, FailureInfo, FailureType, GitSource, SourceProvenance, SourceRecord, Status, StepRecord, TimeSpan,
     Timestamp, VolumeRecord, Warning, duration_text,
 };
-use crate::registry::Registry;
-use crate::secrets::{SecretError, SecretSource, SecretValues};
-use crate::source::{self, Source, SourceError, SourceSpec, Workspace};
-use crate::store::{Store, StoreError};
-use crate::trust::{Trust, TrustRecord};
+use crate::trust::Trust;
 
 pub use crate::executor::PullPolicy;
-pub use components::hash_tag;
-pub use steps::StepKind;
-
-/// How a build (or one of its phases) ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Success,
-    /// The build failed for a reason of its own (a step, a push, a spec); `detail` says which.
-    Failure {
-        kind: FailureType,
-        detail: String,
-    },
-    Timeout,
-    Cancelled,
-    /// Docker or the host failed us, not the build.
-    InternalError {
-        detail: String,
-    },
-}
-
-/// Progress of a build, for whoever watches (the CLI prints it; the server will stream it).
-#[derive(Clone, Debug, PartialEq)]
-pub enum Event {
-    /// The checkout is ready and the plan made: the build is WORKING.
-    Started {
-        build_id: String,
-        steps: Vec<String>,
-    },
-    /// A config warning (a field with no effect here).
-    Warning(String),
-    /// A phase after the steps began (`components`, `images`, `specs`, `compile`, `upload`).
-    Phase {
-        name: &'static str,
-    },
-    /// A line about a phase's work, e.g. a component's build output (`source` names the component).
-    Output {
-        source: String,
-        line: String,
-    },
-    /// A phase ended; `detail` summarises it (`2 built, 1 reused`).
-    PhaseDone {
-        name: &'static str,
-        ok: bool,
-        detail: String,
-    },
-    StepStarted {
-        index: usize,
-    },
-    StepOutput {
-        index: usize,
-        line: String,
-    },
-    StepFinished {
-        index: usize,
-        status: Status,
-        exit_code: Option<i64>,
-        seconds: Option<f64>,
-    },
-    Finished {
-        status: Status,
-    },
-}
-
-/// What to build and how.
-#[derive(Clone, Debug)]
-pub struct BuildRequest {
-    pub source: SourceSpec,
-    /// Repository-relative build file; `None` looks up the default names.
-    pub config_path: Option<String>,
-    /// `--substitutions` values, validated by the caller.
-    pub overrides: Vec<(String, String)>,
-    pub secrets: BTreeMap<String, SecretSource>,
-    pub pull: PullPolicy,
-    pub project_id: String,
-    pub keep_workspace: bool,
-    /// SIGTERM-to-SIGKILL grace when a step is stopped.
-    pub stop_grace: Duration,
-    /// How many component images build at once.
-    pub jobs: usize,
-    /// The build's id, when the caller assigned one (the server's queue); else a new one.
-    pub build_id: Option<String>,
-    /// What the build is of, when the checkout cannot tell: the server clones from its mirror, but the
-    /// build is of the forge's repository and of the branch the event named.
-    pub origin: Option<Origin>,
-    /// How the build was triggered (recorded; `trigger_name` also sets `$TRIGGER_NAME`).
-    pub trigger: Option<crate::record::TriggerRecord>,
-    pub pull_request: Option<plan::PullRequest>,
-    /// Whose code this is (crates/core/src/trust.rs): decides the executor, secrets, publishing and promotion.
-    pub trust: TrustRecord,
-}
-
-/// Facts about the source that override what the checkout found.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Origin {
-    pub url: String,
-    pub repo_full_name: String,
-    pub branch: Option<String>,
-    pub tag: Option<String>,
-}
-
-impl Origin {
-    fn apply(&self, source: &mut Source) {
-        source.url = self.url.clone();
-        source.repo_full_name = self.repo_full_name.clone();
-        source.repo_name = self.repo_full_name.rsplit('/').next().unwrap_or_default().to_string();
-        source.branch = self.branch.clone();
-        source.tag = self.tag.clone();
-    }
-}
-
-impl BuildRequest {
-    pub fn new(source: SourceSpec) -> BuildRequest {
-        BuildRequest {
-            source,
-            config_path: None,
-            overrides: Vec::new(),
-            secrets: BTreeMap::new(),
-            pull: PullPolicy::Missing,
-            project_id: "local".into(),
-            keep_workspace: false,
-            stop_grace: Duration::from_secs(5),
-            jobs: 2,
-            build_id: None,
-            origin: None,
-            trigger: None,
-            pull_request: None,
-            trust: TrustRecord::trusted("a build run on this machine"),
-        }
-    }
-}
-
-/// Why a build could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum Rejected {
-    #[error(transparent)]
-    Source(#[from] SourceError),
-    #[error("no build file at the source root")]
-    NoConfig { root: String, tried: Vec<String> },
-    #[error("cannot use the build file `{path}`: {reason}")]
-    ConfigPath { path: String, reason: String },
-    #[error("the build file has problems")]
-    Config(Diagnostics),
-    #[error("secrets are missing")]
-    Secrets(Vec<SecretError>),
-    #[error(transparent)]
-    Docker(#[from] DockerError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// An untrusted build on a server without a sandbox (THREATS.md: never run with less).
-    #[error("{reason}\n\nhint: {hint}")]
-    NoSandbox { reason: String, hint: &'static str },
-    #[error(transparent)]
-    Disk(#[from] crate::executor::disk::DiskError),
-    #[error("cannot prepare the build's files under `{path}`")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-}
+pub use event::{Event, Outcome};
+pub use phases::components::hash_tag;
+pub use phases::steps::StepKind;
+pub use request::{BuildRequest, Origin, Rejected};
 
 pub struct Engine {
     pub docker: Docker,
@@ -514,7 +353,7 @@ impl Run<'_> {
     async fn auto_promote(&self, record: &mut Build, events: &mpsc::UnboundedSender<Event>) {
         let _ = events.send(Event::Phase { name: "promote" });
         let store = &self.engine.store;
-        let db = match crate::store::db::Database::open(store.root()).await {
+        let db = match crate::io::store::db::Database::open(store.root()).await {
             Ok(db) => db,
             Err(e) => {
                 let detail = format!("cannot open the release database: {}", crate::error_chain(&e));
@@ -613,7 +452,7 @@ impl Run<'_> {
             workspace: self.workspace.root(),
             volumes: &self.plan.volumes,
             steps: steps_seen,
-            aliases: self.plan.steps.iter().flat_map(steps::aliases).collect(),
+            aliases: self.plan.steps.iter().flat_map(phases::steps::aliases).collect(),
             limits: self.limits,
         };
         let env = match self.executor.setup(&setup).await {
@@ -631,7 +470,7 @@ impl Run<'_> {
             Ok(logs) => logs,
             Err(e) => return Outcome::InternalError { detail: format!("cannot open the build's logs: {e}") },
         };
-        let shared = steps::Shared {
+        let shared = phases::steps::Shared {
             docker: self.executor.docker().clone(),
             executor: self.executor.clone(),
             env,
@@ -644,8 +483,8 @@ impl Run<'_> {
             stop_grace: self.request.stop_grace,
             disk: self.disk_full.clone(),
         };
-        let ctx = Arc::new(steps::StepsContext::new(shared.clone(), StepKind::Build, self.plan.steps.clone(), logs));
-        let outcome = self.timed("BUILD", steps::run(ctx, deadline, cancel.clone())).await;
+        let ctx = Arc::new(phases::steps::StepsContext::new(shared.clone(), StepKind::Build, self.plan.steps.clone(), logs));
+        let outcome = self.timed("BUILD", phases::steps::run(ctx, deadline, cancel.clone())).await;
         if outcome != Outcome::Success {
             return outcome;
         }
@@ -668,11 +507,11 @@ impl Run<'_> {
     }
 }
 
-fn open_logs(store: &Store, id: &str, steps: usize) -> std::io::Result<steps::Logs> {
+fn open_logs(store: &Store, id: &str, steps: usize) -> std::io::Result<phases::steps::Logs> {
     let combined = std::fs::File::create(store.log_path(id))?;
     let steps =
         (0..steps).map(|i| std::fs::File::create(store.step_log_path(id, i))).collect::<std::io::Result<Vec<_>>>()?;
-    Ok(steps::Logs { combined, steps })
+    Ok(phases::steps::Logs { combined, steps })
 }
 
 /// Why a build ended when its record could not be written.

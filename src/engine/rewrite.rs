@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 
 use super::{Rejected, read_config};
 use crate::config;
+use crate::io::registry::Registry;
+use crate::io::source::{self, SourceSpec, Workspace};
 use crate::kfp::{self, ImageTarget};
 use crate::plan::{self, BuildContext};
 use crate::record::SpecRecord;
-use crate::registry::Registry;
-use crate::source::{self, SourceSpec, Workspace};
 
 /// What to rewrite and how.
 #[derive(Clone, Debug, Default)]

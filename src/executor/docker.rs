@@ -6,8 +6,8 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 use super::{BuildEnv, BuildSetup, Executor, ExecutorError, ExecutorKind, StepSpec, Storage, base_container};
-use crate::docker::{ContainerSpec, Docker, MountSpec};
 use crate::executor::janitor;
+use crate::io::docker::{ContainerSpec, Docker, MountSpec};
 
 /// Runs steps on the host engine, with its socket.
 #[derive(Clone)]

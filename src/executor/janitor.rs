@@ -8,9 +8,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::docker::{Docker, DockerError};
+use crate::io::docker::{Docker, DockerError};
+use crate::io::store::Store;
 use crate::record::{FailureInfo, FailureType, Status, Timestamp};
-use crate::store::Store;
 
 pub const BUILD_LABEL: &str = "pipewright.build";
 pub const OWNER_LABEL: &str = "pipewright.owner";

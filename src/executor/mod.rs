@@ -28,7 +28,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use futures_util::{FutureExt, StreamExt};
 
-use crate::docker::{ContainerSpec, Docker, DockerError, MountSpec, OutputStream, Resources};
+use crate::io::docker::{ContainerSpec, Docker, DockerError, MountSpec, OutputStream, Resources};
 use crate::limits::Limits;
 
 pub use docker::DockerExecutor;

@@ -26,8 +26,8 @@ use super::{
     BuildEnv, BuildSetup, Executor, ExecutorError, ExecutorKind, PullPolicy, StepSpec, Storage, base_container,
     needs_docker,
 };
-use crate::docker::{ContainerSpec, Docker, DockerError};
 use crate::executor::janitor;
+use crate::io::docker::{ContainerSpec, Docker, DockerError};
 use crate::limits::Limits;
 
 /// `sandbox:` of the server config: where untrusted builds run.
@@ -148,7 +148,7 @@ impl SandboxExecutor {
             security_opt: vec!["no-new-privileges".to_string()],
             extra_hosts: build.aliases.iter().map(|a| format!("{a}:127.0.0.1")).collect(),
             // gVisor's own threads count against the process limit: 64 leaves the sleeper room.
-            resources: crate::docker::Resources { memory: Some(64 << 20), cpus: Some(0.1), pids: Some(64) },
+            resources: crate::io::docker::Resources { memory: Some(64 << 20), cpus: Some(0.1), pids: Some(64) },
             ..ContainerSpec::default()
         };
         let holder = self.sandbox.create_container(&spec).await?;

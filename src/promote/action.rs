@@ -19,13 +19,13 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::policy::{self, Approval, BuildFacts, Facts, Refusal};
-use crate::credentials::Credentials;
+use crate::io::credentials::Credentials;
+use crate::io::registry::Registry;
+use crate::io::store::db::{ApprovalRow, AuditEntry, Database, DbError, Release, ReleaseDigests, now};
+use crate::io::store::{Store, StoreError};
 use crate::plan::Environment;
 use crate::publish::{Publication, publish};
 use crate::record::{Build, PromotionRecord, RunRecord, Status, UploadRecord};
-use crate::registry::Registry;
-use crate::store::db::{ApprovalRow, AuditEntry, Database, DbError, Release, ReleaseDigests, now};
-use crate::store::{Store, StoreError};
 
 /// How a release came about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -441,7 +441,7 @@ impl Promoter {
                     }
                 } else {
                     if docker.is_none() {
-                        docker = Some(crate::docker::Docker::connect().await.map_err(|e| e.to_string())?);
+                        docker = Some(crate::io::docker::Docker::connect().await.map_err(|e| e.to_string())?);
                     }
                     let engine = docker.as_ref().expect("connected above");
                     engine
@@ -574,7 +574,7 @@ impl Promoter {
     }
 
     /// Appends to the build record's `promotions`, through the record's one write path
-    /// (src/store/records.rs): two environments may be promoting the same build at once, and the build
+    /// (src/io/store/records.rs): two environments may be promoting the same build at once, and the build
     /// may still be running, its engine saving its own view every half second; none of them loses the
     /// note. A note that cannot be written fails the promotion's call.
     async fn note(

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::http::{Client, HttpError, Method};
+use crate::io::http::{Client, HttpError, Method};
 
 use super::{BackendError, RemoteStatus, RunState, Started, Submission};
 

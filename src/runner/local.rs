@@ -16,7 +16,7 @@
 //!
 //! What a task may touch (THREATS.md property 6): its own directory, mounted read-write, and its input
 //! artifacts, each mounted read-only at its path; nothing else of the run, of other runs or of the
-//! host. Every path is a [`crate::host_path`] path: task and output names are single segments (the IR
+//! host. Every path is a [`crate::io::host_path`] path: task and output names are single segments (the IR
 //! reader refuses others), an ExecutorOutput URI must lie in the task's own directory, and a link a
 //! task leaves behind is never followed when the runner reads its outputs or mounts them downstream.
 //!
@@ -55,8 +55,8 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::ir::{IrError, Pipeline};
-use crate::docker::Docker;
-use crate::host_path::{HostPathError, Rooted, Segment};
+use crate::io::docker::Docker;
+use crate::io::host_path::{HostPathError, Rooted, Segment};
 use crate::record::Timestamp;
 
 /// The label naming the local run a container belongs to (besides the owning build's labels).

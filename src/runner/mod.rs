@@ -81,9 +81,9 @@ pub struct RemoteStatus {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    /// The service could not be reached or answered an error (src/http.rs).
+    /// The service could not be reached or answered an error (src/io/http.rs).
     #[error(transparent)]
-    Http(#[from] crate::http::HttpError),
+    Http(#[from] crate::io::http::HttpError),
     #[error("{message}")]
     Config { message: String },
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::{LocalBackend, PipelineRunner, RunState, Submission, local};
-use crate::credentials::Credentials;
+use crate::io::credentials::Credentials;
 use crate::plan::{RunBackend, RunPlan};
 use crate::record::{RunRecord, TimeSpan};
 
@@ -71,13 +71,13 @@ pub enum RunSpecError {
     #[error("`{path}`: {message}")]
     Spec { path: String, message: String },
     #[error(transparent)]
-    Docker(#[from] crate::docker::DockerError),
+    Docker(#[from] crate::io::docker::DockerError),
     #[error(transparent)]
     Backend(#[from] super::BackendError),
     #[error("{0}")]
     Credentials(String),
     #[error("an import root: {0}")]
-    ImportRoot(#[from] crate::host_path::HostPathError),
+    ImportRoot(#[from] crate::io::host_path::HostPathError),
 }
 
 /// Runs a spec file on `request.run.backend`, waiting if asked, and returns what a build would record.
@@ -106,7 +106,7 @@ pub async fn run_spec(
     let until = tokio::time::Instant::now() + run.timeout.unwrap_or(std::time::Duration::from_secs(24 * 3600));
     match &run.backend {
         RunBackend::Local => {
-            let docker = crate::docker::Docker::connect().await?;
+            let docker = crate::io::docker::Docker::connect().await?;
             let owner = format!("run-{}", uuid::Uuid::new_v4());
             let runner = local::LocalRunner::new(docker.clone(), request.data_dir.join("runs"), owner.clone())
                 .with_import_roots(&request.import_roots)?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::http::{Client, Method};
+use crate::io::http::{Client, Method};
 
 use super::{BackendError, RemoteStatus, RunState, Started, Submission};
 

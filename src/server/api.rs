@@ -30,10 +30,10 @@ use serde_json::{Value, json};
 
 use super::jobs::BuildJob;
 use super::{State, scheduler};
+use crate::io::source::mirror::{self, Mirror, MirrorError};
+use crate::io::store::queue::{BuildFilter, Cancelled, NewBuild, QueuedBuild};
 use crate::promote::{Action, Actor, PromoteError, Promoter};
 use crate::record::{Build, Status};
-use crate::source::mirror::{self, Mirror, MirrorError};
-use crate::store::queue::{BuildFilter, Cancelled, NewBuild, QueuedBuild};
 use crate::trigger::{self, Decision, Event, GitRef, Kind, Repo};
 
 pub fn routes() -> axum::Router<Arc<State>> {
@@ -143,8 +143,8 @@ impl From<PromoteError> for ApiError {
         let code = match &e {
             PromoteError::Refused { .. } | PromoteError::NothingToRollBack { .. } => StatusCode::CONFLICT,
             PromoteError::UnknownEnvironment { .. } => StatusCode::BAD_REQUEST,
-            PromoteError::Store(crate::store::StoreError::UnknownBuild(_)) => StatusCode::NOT_FOUND,
-            PromoteError::Store(crate::store::StoreError::AmbiguousBuild { .. }) => StatusCode::BAD_REQUEST,
+            PromoteError::Store(crate::io::store::StoreError::UnknownBuild(_)) => StatusCode::NOT_FOUND,
+            PromoteError::Store(crate::io::store::StoreError::AmbiguousBuild { .. }) => StatusCode::BAD_REQUEST,
             PromoteError::Failed { .. } => StatusCode::BAD_GATEWAY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -295,7 +295,7 @@ async fn get_build(
 /// id from its URL, the API's and the dashboard's, goes through here, and reads files only by the id
 /// the database holds.
 pub async fn row(state: &State, build_id: &str) -> Result<QueuedBuild, ApiError> {
-    let id = crate::host_path::Segment::new(build_id).map_err(|e| {
+    let id = crate::io::host_path::Segment::new(build_id).map_err(|e| {
         let message = e.to_string();
         let reason = message.lines().next().unwrap_or_default();
         ApiError::new(StatusCode::BAD_REQUEST, format!("not a build id: {reason}"))

@@ -25,7 +25,7 @@
 //!   approvers: [alice]                   # forge logins whose comments approve (GitLab, Gitea say no rights)
 //!   untrustedBuilds: sandbox             # sandbox (default) | never
 //! secrets: {HF_TOKEN: env:HF_TOKEN}
-//! credentials:                           # the only hosts that get a token (src/credentials.rs)
+//! credentials:                           # the only hosts that get a token (src/io/credentials.rs)
 //! - {host: https://kfp.example.com, token: env:KFP_TOKEN}
 //! limits: {cpus: 2, memory: 8GiB, pids: 4096, workspace: 100GiB}   # the most any build gets
 //! sandbox:                               # where untrusted builds run (README: Running untrusted builds)
@@ -44,10 +44,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::config::{Decoder, Diagnostics, Pos};
-use crate::credentials::{Credential, Credentials, Origin};
 use crate::executor::{SandboxConfig, SandboxNetwork};
+use crate::io::credentials::{Credential, Credentials, Origin};
+use crate::io::secrets::SecretSource;
 use crate::limits::Limits;
-use crate::secrets::SecretSource;
 use crate::trigger::Forge;
 use crate::trust::{ApprovalPolicy, Untrusted};
 
@@ -140,7 +140,7 @@ impl ServerConfig {
 
     /// Reads every `env:VAR` the config names (webhook secrets, status tokens, API tokens, build
     /// secrets, credentials) into the config, and returns the variables read, which the caller removes
-    /// from the environment ([`crate::secrets::scrub_environment`]) so that no child inherits them.
+    /// from the environment ([`crate::io::secrets::scrub_environment`]) so that no child inherits them.
     pub fn capture_environment(&mut self) -> Vec<String> {
         let mut vars = Vec::new();
         for repo in &mut self.repositories {
@@ -615,7 +615,8 @@ mod tests {
                     credentials: [{host: 'https://k.example', token: env:PATH}]\n";
         let mut c = load("server.yaml", text.as_bytes()).expect("valid");
         assert_eq!(c.capture_environment(), ["PATH".to_string()]);
-        let captured = SecretSource::Captured { var: "PATH".into(), value: crate::secrets::Secret::new(value.clone()) };
+        let captured =
+            SecretSource::Captured { var: "PATH".into(), value: crate::io::secrets::Secret::new(value.clone()) };
         assert_eq!(c.secrets["S"], captured);
         assert_eq!(c.tokens[0].token, captured);
         assert_eq!(c.repositories[0].webhook_secret.as_ref(), Some(&captured));

@@ -13,7 +13,7 @@
 //! the git in `source::mirror`; this only joins them. Blocking (it runs git): call it on a blocking thread.
 
 use crate::config::extensions::Trigger;
-use crate::source::mirror::Mirror;
+use crate::io::source::mirror::Mirror;
 use crate::trigger::{self, ChangedFiles, Decision, Event, Kind};
 
 /// What the build file at an event's commit makes of the event.

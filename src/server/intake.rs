@@ -20,9 +20,9 @@ use serde_json::json;
 use super::evaluation::{Evaluation, evaluate};
 use super::jobs::BuildJob;
 use super::{State, scheduler};
+use crate::io::source::mirror::{self, Mirror};
+use crate::io::store::queue::{Delivery, Duplicate, Kept, NewBuild};
 use crate::record::Status;
-use crate::source::mirror::{self, Mirror};
-use crate::store::queue::{Delivery, Duplicate, Kept, NewBuild};
 use crate::trigger::{self, Decision, Event, Forge, Incoming};
 
 pub fn routes(state: &Arc<State>) -> axum::Router<Arc<State>> {
@@ -116,7 +116,7 @@ async fn hook(AxumState(state): AxumState<Arc<State>>, forge: Forge, headers: He
         headers: trigger::stored_headers(&headers),
         body: body.to_vec(),
         body_sha256: digest,
-        received_at: crate::store::db::now(),
+        received_at: crate::io::store::db::now(),
         state: String::new(),
         outcome: String::new(),
     };

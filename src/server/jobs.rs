@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{BuildRequest, Origin};
+use crate::io::source::SourceSpec;
 use crate::record::{Build, CommitRecord, FailureInfo, FailureType, GitSource, SourceRecord, Status, Timestamp};
-use crate::source::SourceSpec;
 use crate::trigger::{Event, Kind};
 use crate::trust::{Trust, TrustRecord};
 
@@ -122,7 +122,7 @@ impl BuildJob {
     pub fn request_from(
         &self,
         source: SourceSpec,
-        secrets: &BTreeMap<String, crate::secrets::SecretSource>,
+        secrets: &BTreeMap<String, crate::io::secrets::SecretSource>,
         project_id: &str,
     ) -> BuildRequest {
         let mut request = BuildRequest::new(source);

@@ -35,10 +35,10 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::docker::Docker;
-use crate::registry::Registry;
-use crate::store::Store;
-use crate::store::db::Database;
+use crate::io::docker::Docker;
+use crate::io::registry::Registry;
+use crate::io::store::Store;
+use crate::io::store::db::Database;
 pub use config::ServerConfig;
 pub use jobs::BuildJob;
 
@@ -47,11 +47,11 @@ pub enum ServeError {
     #[error("{0}")]
     Secret(String),
     #[error(transparent)]
-    Db(#[from] crate::store::db::DbError),
+    Db(#[from] crate::io::store::db::DbError),
     #[error(transparent)]
-    Docker(#[from] crate::docker::DockerError),
+    Docker(#[from] crate::io::docker::DockerError),
     #[error(transparent)]
-    Owner(#[from] crate::store::owner::OwnerError),
+    Owner(#[from] crate::io::store::owner::OwnerError),
     #[error("cannot listen on {addr}")]
     Listen {
         addr: String,
@@ -96,7 +96,7 @@ pub struct State {
     /// One permit per open log follow (`maxStreams`).
     streams: Arc<tokio::sync::Semaphore>,
     /// This server owns the data directory while it runs (the CLI then writes only through it).
-    _owner: crate::store::owner::ServerLock,
+    _owner: crate::io::store::owner::ServerLock,
 }
 
 impl State {
@@ -173,7 +173,7 @@ pub async fn start(config: ServerConfig, data_dir: PathBuf) -> Result<Arc<State>
     let keys = read_keys(&config)?;
     let store = Store::new(data_dir);
     let url = config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
-    let owner = crate::store::owner::acquire(store.root(), &url)?;
+    let owner = crate::io::store::owner::acquire(store.root(), &url)?;
     let db = Database::open(store.root()).await?;
     let docker = Docker::connect().await?;
     let sandbox = connect_sandbox(&config, &docker).await;

@@ -9,9 +9,9 @@ use super::State;
 use super::jobs::BuildJob;
 use super::status::CommitState;
 use crate::engine::Engine;
+use crate::io::source::mirror::{self, Mirror};
+use crate::io::store::queue::{Cancelled, QueuedBuild};
 use crate::record::{Build, FailureInfo, FailureType, Status, Timestamp};
-use crate::source::mirror::{self, Mirror};
-use crate::store::queue::{Cancelled, QueuedBuild};
 
 /// Ends what a killed predecessor left: its containers, and its running builds (as `INTERNAL_ERROR`,
 /// unless their record had already ended).
@@ -257,9 +257,9 @@ pub async fn decide_approval(
         cancel(state, &row.build_id, &format!("rejected by {who} {how}")).await;
         return Ok(());
     }
-    let audit = crate::store::db::AuditEntry {
+    let audit = crate::io::store::db::AuditEntry {
         seq: 0,
-        at: crate::store::db::now(),
+        at: crate::io::store::db::now(),
         actor: who.to_string(),
         action: "approve build".into(),
         environment: String::new(),
@@ -269,8 +269,8 @@ pub async fn decide_approval(
         detail: format!("{how}; {}", job.trust().reason),
     };
     match state.db.approve_build(&row.build_id, &audit).await {
-        Ok(Some(crate::store::queue::Approved::Queued)) => {}
-        Ok(Some(crate::store::queue::Approved::NotPending(now))) => {
+        Ok(Some(crate::io::store::queue::Approved::Queued)) => {}
+        Ok(Some(crate::io::store::queue::Approved::NotPending(now))) => {
             return Err(format!("build {} is not waiting for approval (it is {now})", row.build_id));
         }
         Ok(None) => return Err(format!("no build `{}`", row.build_id)),

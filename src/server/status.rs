@@ -44,7 +44,7 @@ impl Reporter {
         let (queue, mut posts) = mpsc::unbounded_channel::<Post>();
         tokio::spawn(async move {
             // Each post carries its own forge's token.
-            let http = crate::http::Client::new(None, Some(std::time::Duration::from_secs(10)));
+            let http = crate::io::http::Client::new(None, Some(std::time::Duration::from_secs(10)));
             while let Some(post) = posts.recv().await {
                 send(&http, &post).await;
             }
@@ -57,7 +57,7 @@ impl Reporter {
     }
 }
 
-async fn send(http: &crate::http::Client, post: &Post) {
+async fn send(http: &crate::io::http::Client, post: &Post) {
     let url = format!("{}/repos/{}/statuses/{}", post.api, post.repository, post.sha);
     // GitHub cuts descriptions at 140 characters; cut on a character boundary ourselves.
     let description: String = post.description.chars().take(140).collect();
@@ -69,19 +69,19 @@ async fn send(http: &crate::http::Client, post: &Post) {
     });
     for attempt in 0..3u32 {
         let request = http
-            .request(crate::http::Method::POST, &url)
+            .request(crate::io::http::Method::POST, &url)
             .bearer_auth(&post.token)
             .header("Accept", "application/vnd.github+json")
             .json(&body);
         match http.send(&url, request).await {
             Ok((status, _)) if (200..300).contains(&status) => return,
             Ok((status, _)) if (400..500).contains(&status) => {
-                let status = crate::http::status_text(status);
+                let status = crate::io::http::status_text(status);
                 tracing::warn!(url = %url, status = %status, "the forge refused a commit status");
                 return;
             }
             Ok((status, _)) => {
-                let status = crate::http::status_text(status);
+                let status = crate::io::http::status_text(status);
                 tracing::warn!(url = %url, status = %status, attempt, "commit status failed");
             }
             Err(e) => tracing::warn!(url = %url, error = %e, attempt, "commit status failed"),

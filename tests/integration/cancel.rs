@@ -5,7 +5,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use pipewright::executor::janitor;
-use pipewright::store::Store;
+use pipewright::io::store::Store;
 
 use crate::support::*;
 
@@ -151,7 +151,7 @@ fn two_sweeps_of_one_crash_at_once_both_clean_up() {
     let other = tempfile::tempdir().expect("tempdir");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (first, second) = rt.block_on(async {
-        let docker = pipewright::docker::Docker::connect().await.expect("docker");
+        let docker = pipewright::io::docker::Docker::connect().await.expect("docker");
         let (mine, theirs) = (Store::new(data.path().to_path_buf()), Store::new(other.path().to_path_buf()));
         tokio::join!(janitor::sweep(&docker, &mine), janitor::sweep(&docker, &theirs))
     });

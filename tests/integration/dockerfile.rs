@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
-use pipewright::image::{DockerIgnore, FileKind};
+use pipewright::io::image::{DockerIgnore, FileKind};
 
 use crate::support::docker_ready;
 
@@ -99,7 +99,7 @@ impl Drop for BuiltImage {
 /// The build context: the repository as `docker build` sees it through `.dockerignore`, plus the
 /// vendored crates and the cargo config that uses them.
 fn make_context(repo: &Path, context: &Path) {
-    let collected = pipewright::image::collect(repo, "Dockerfile").expect("the repository is a build context");
+    let collected = pipewright::io::image::collect(repo, "Dockerfile").expect("the repository is a build context");
     for file in &collected.files {
         let to = context.join(&file.path);
         match &file.kind {

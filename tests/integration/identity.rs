@@ -175,7 +175,7 @@ fn the_cli_acts_on_a_served_data_directory_only_through_the_server() {
     drop(server);
     let (code, _, stderr) = cli(data.path(), &["approve", &id, "--env", "prod"], &[("PIPEWRIGHT_USER", "carol")]);
     assert_eq!(code, 0, "{stderr}");
-    let db = pipewright::store::db::Database::open(data.path());
+    let db = pipewright::io::store::db::Database::open(data.path());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let db = rt.block_on(db).expect("database");
     let approvers: Vec<String> =

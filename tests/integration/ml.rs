@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use pipewright::registry::Registry;
+use pipewright::io::registry::Registry;
 use serde_json::Value;
 
 use crate::registry::{Cleanup, REGISTRY, registry_ready};

@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
+use pipewright::io::source::mirror::Mirror;
 use pipewright::server::evaluation::{Decided, Evaluation, evaluate};
-use pipewright::source::mirror::Mirror;
 use pipewright::trigger::{self, ChangedFiles, DiffBase, Event, Incoming, Kind, Rev};
 use serde_json::{Value, json};
 

@@ -1,7 +1,7 @@
 //! The phases after the steps on small busybox components: a committed spec rewritten and uploaded,
 //! and every kind of bad input failing the build with a clear error before anything is uploaded.
 
-use pipewright::registry::Registry;
+use pipewright::io::registry::Registry;
 
 use crate::registry::{Cleanup, registry_ready, unique};
 use crate::support::*;

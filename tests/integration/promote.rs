@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::Output;
 
-use pipewright::registry::Registry;
-use pipewright::store::db::Database;
+use pipewright::io::registry::Registry;
+use pipewright::io::store::db::Database;
 use serde_json::Value;
 
 use crate::contract::{FakeKfp, demo_ir};

@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use pipewright::docker::Docker;
-use pipewright::registry::{Artifact, LabelCache, Registry};
+use pipewright::io::docker::Docker;
+use pipewright::io::registry::{Artifact, LabelCache, Registry};
 
 use serde_json::Value;
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use pipewright::docker::Docker;
+use pipewright::io::docker::Docker;
 use pipewright::kfp::{ImageTarget, rewrite_pipeline};
 use pipewright::runner::local::{LocalRun, LocalRunner, RunError, RunEvent, RunState, TaskResult, TaskState};
 use serde_json::{Value, json};

@@ -24,7 +24,7 @@ fn sandbox_ready() -> bool {
         return false;
     }
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    match rt.block_on(pipewright::docker::Docker::connect_to(SANDBOX)) {
+    match rt.block_on(pipewright::io::docker::Docker::connect_to(SANDBOX)) {
         Ok(_) => true,
         Err(e) => {
             let why = pipewright::error_chain(&e);
@@ -202,7 +202,7 @@ fn sandbox_containers() -> Vec<String> {
 fn labelled_at(host: &str, build_id: &str) -> (usize, usize, usize) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let docker = pipewright::docker::Docker::connect_to(host).await.expect("engine");
+        let docker = pipewright::io::docker::Docker::connect_to(host).await.expect("engine");
         let found = docker.list_labelled(&format!("pipewright.build={build_id}")).await.expect("list");
         (found.containers.len(), found.volumes.len(), found.networks.len())
     })
@@ -706,7 +706,7 @@ fn sandbox_a_forks_components_are_built_in_the_sandbox_and_nothing_is_published(
     // The component's image went with the build.
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let images = rt.block_on(async {
-        let sandbox = pipewright::docker::Docker::connect_to(SANDBOX).await.expect("sandbox");
+        let sandbox = pipewright::io::docker::Docker::connect_to(SANDBOX).await.expect("sandbox");
         sandbox.images_labelled("pipewright.build", id).await.expect("images")
     });
     assert!(images.is_empty(), "{images:?}");

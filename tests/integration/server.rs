@@ -189,8 +189,8 @@ impl Server {
         }
     }
 
-    pub fn database(&self) -> pipewright::store::db::Database {
-        self.rt.block_on(pipewright::store::db::Database::open(&self.data)).expect("database")
+    pub fn database(&self) -> pipewright::io::store::db::Database {
+        self.rt.block_on(pipewright::io::store::db::Database::open(&self.data)).expect("database")
     }
 }
 

@@ -1,7 +1,7 @@
 //! Checkouts of one commit: local paths and URLs, at a branch, a tag, a SHA or HEAD, and the built-in
 //! facts taken from them.
 
-use pipewright::source::{SourceSpec, checkout};
+use pipewright::io::source::{SourceSpec, checkout};
 
 use crate::support::*;
 
@@ -20,7 +20,7 @@ fn history() -> (GitRepo, [String; 3]) {
     (repo, [first, second, third])
 }
 
-fn check(spec: SourceSpec) -> (pipewright::source::Source, String) {
+fn check(spec: SourceSpec) -> (pipewright::io::source::Source, String) {
     let dest = tempfile::tempdir().expect("tempdir");
     let source = checkout(&spec, &dest.path().join("checkout")).unwrap_or_else(|e| panic!("{spec:?}: {e}"));
     let version = std::fs::read_to_string(dest.path().join("checkout/VERSION")).expect("VERSION checked out");
@@ -81,7 +81,7 @@ fn a_subdirectory_is_the_build_root_and_the_clone_is_shallow() {
     let source = checkout(&spec, &dest.path().join("c")).expect("checkout");
     assert_eq!(source.dir.as_deref(), Some("sub/dir"));
     assert_eq!(source.commit_sha, third);
-    let root = pipewright::source::source_root(&dest.path().join("c"), &source);
+    let root = pipewright::io::source::source_root(&dest.path().join("c"), &source);
     assert!(root.join("cloudbuild.yaml").is_file());
     let depth = std::process::Command::new("git")
         .args(["rev-list", "--count", "HEAD"])

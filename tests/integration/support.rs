@@ -180,7 +180,7 @@ pub fn docker_ready() -> bool {
 pub fn labelled(build_id: &str) -> (usize, usize, usize) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let docker = pipewright::docker::Docker::connect().await.expect("docker");
+        let docker = pipewright::io::docker::Docker::connect().await.expect("docker");
         let found = docker.list_labelled(&format!("pipewright.build={build_id}")).await.expect("list");
         (found.containers.len(), found.volumes.len(), found.networks.len())
     })

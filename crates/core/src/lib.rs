@@ -9,6 +9,7 @@
 //! same names. See ARCHITECTURE.md for the layers.
 
 pub mod config;
+pub mod github;
 pub mod host_path;
 pub mod image_ref;
 pub mod kfp;

@@ -36,7 +36,7 @@ impl Status {
     /// Whether a record at `self` may be written as `next`. A build only moves forward
     /// (`PENDING → QUEUED → WORKING → finished`), and a finished status is final: a late write (a note
     /// that read the record while the build ran, a sweep, an approval) can never reopen a build or change
-    /// how it ended. Checked by the one path that writes records (src/store/records.rs).
+    /// how it ended. Checked by the one path that writes records (src/io/store/records.rs).
     pub fn may_become(self, next: Status) -> bool {
         if self.is_terminal() {
             return next == self;

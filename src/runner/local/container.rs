@@ -20,9 +20,9 @@ use super::dag::{Ended, Run};
 use super::inputs::Sibling;
 use super::placeholders::{self, Context, OutputPaths, TaskInfo};
 use super::{Artifact, RUN_LABEL, TASK_LABEL, TaskState, Values, create_dir, outputs};
-use crate::docker::{ContainerSpec, MountSpec, OutputStream};
 use crate::executor::janitor;
-use crate::host_path::{HostPathError, Rooted, Segment};
+use crate::io::docker::{ContainerSpec, MountSpec, OutputStream};
+use crate::io::host_path::{HostPathError, Rooted, Segment};
 use crate::mask::LineSplitter;
 use crate::record::Timestamp;
 

@@ -30,7 +30,7 @@ use super::inputs::{self, Sibling, Sources};
 use super::outputs::{self, Metric};
 use super::placeholders::{Context, OutputPaths, TaskInfo};
 use super::{Artifact, LocalRunner, RunEvent, RunIds, TaskResult, TaskState, Values};
-use crate::host_path::Rooted;
+use crate::io::host_path::Rooted;
 use crate::record::Timestamp;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::super::ir::{self, Component, ParameterType};
 use super::placeholders::OutputPaths;
 use super::{Artifact, Values};
-use crate::host_path::{Rooted, Segment};
+use crate::io::host_path::{Rooted, Segment};
 
 const METRICS_SCHEMAS: [&str; 2] = ["system.Metrics", "system.ClassificationMetrics"];
 

@@ -1,8 +1,8 @@
 //! pipewright's upload clients (`KfpClient`, `ArtifactRegistryClient`) against the fakes: every request
 //! they send is checked against KFP's published Swagger and the documented Artifact Registry contract.
 
-use pipewright::http::HttpError;
-use pipewright::upload::{ArtifactRegistryClient, KfpClient};
+use pipewright::io::http::HttpError;
+use pipewright::io::upload::{ArtifactRegistryClient, KfpClient};
 use sha2::{Digest, Sha256};
 
 use super::{FakeArtifactRegistry, FakeKfp, Reply, demo_ir};

@@ -2,14 +2,20 @@
 //! compile and check, upload. Each phase either completes or fails the build with a detail that names
 //! what to fix; a failed phase stops the build before anything is uploaded.
 
+pub(super) mod components;
+mod pipeline_run;
+mod specs;
+pub(super) mod steps;
+mod upload;
+
 use std::path::PathBuf;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::steps::Shared;
+use steps::Shared;
 use super::{Event, Outcome, Run};
-use crate::credentials::Credentials;
+use crate::io::credentials::Credentials;
 use crate::record::{Build, FailureType};
 
 /// What the phases after the steps share.

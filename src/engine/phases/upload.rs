@@ -3,19 +3,19 @@
 
 use std::collections::BTreeMap;
 
-use super::phases::{PhaseError, PhaseOutcome, Phases};
+use super::{PhaseError, PhaseOutcome, Phases};
 use super::specs::CheckedSpec;
 use crate::publish::{Publication, publish};
 use crate::record::UploadRecord;
 use crate::tag::{Reserved, Tag};
 
 impl Phases<'_> {
-    pub async fn upload(&self, spec: &CheckedSpec) -> Result<((), String), PhaseOutcome> {
+    pub(super) async fn upload(&self, spec: &CheckedSpec) -> Result<((), String), PhaseOutcome> {
         let plan = &self.run.plan;
         let pipeline = plan.pipeline.as_ref().expect("the upload runs only for a pipeline");
         let store = &self.run.engine.store;
         // The plan refused a name that is not a segment; this is where that is relied on.
-        let name = crate::host_path::Segment::new(&pipeline.name)
+        let name = crate::io::host_path::Segment::new(&pipeline.name)
             .map_err(|e| PhaseError::new(format!("`pipeline.name`: {}", crate::error_chain(&e))))?;
         let path = store
             .save_spec(&name, &plan.commit_sha, &spec.bytes, &spec.digest)
@@ -60,7 +60,7 @@ impl Phases<'_> {
     /// promotion has written stay reserved whatever the file says. Fails closed: without the database
     /// the build does not know which names promotion owns, so it publishes nothing.
     async fn released_environments(&self) -> Result<Vec<String>, PhaseError> {
-        let db = crate::store::db::Database::open(self.run.engine.store.root()).await.map_err(|e| {
+        let db = crate::io::store::db::Database::open(self.run.engine.store.root()).await.map_err(|e| {
             PhaseError::new(format!(
                 "cannot read which environments have releases (the release database): {}",
                 crate::error_chain(&e)

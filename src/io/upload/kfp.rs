@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 
-use crate::http::multipart::{Form, Part};
-use crate::http::{Client, HttpError, Method, parse_json, snippet};
+use crate::io::http::multipart::{Form, Part};
+use crate::io::http::{Client, HttpError, Method, parse_json, snippet};
 
 pub struct KfpClient {
     http: Client,

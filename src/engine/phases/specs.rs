@@ -7,8 +7,8 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use super::Outcome;
-use super::phases::{PhaseError, PhaseOutcome, Phases};
+use crate::engine::Outcome;
+use super::{PhaseError, PhaseOutcome, Phases};
 use super::steps::{self, StepKind, StepsContext};
 use crate::kfp::{self, ImageTarget, Rewrite};
 use crate::record::{PipelineRecord, SpecRecord, Status, StepRecord};
@@ -148,7 +148,7 @@ impl Phases<'_> {
 
     /// Reads the pipeline spec; a committed one (no compile) is rewritten first, like a component spec.
     /// Then the IR check: it parses, its schema version is known, and it names only this build's images.
-    pub async fn check_spec(&self, targets: &[ImageTarget]) -> Result<(CheckedSpec, String), PhaseOutcome> {
+    pub(super) async fn check_spec(&self, targets: &[ImageTarget]) -> Result<(CheckedSpec, String), PhaseOutcome> {
         let pipeline = self.run.plan.pipeline.as_ref().expect("the check runs only for a pipeline");
         let label = self.label(&pipeline.spec);
         if pipeline.compile.is_none() && !targets.is_empty() {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::Outcome;
-use super::phases::{PhaseError, PhaseOutcome, Phases};
+use crate::engine::Outcome;
+use super::{PhaseError, PhaseOutcome, Phases};
 use super::specs::CheckedSpec;
 use crate::plan::{RunBackend, RunPlan};
 use crate::record::{TimeSpan, Warning};
@@ -16,7 +16,7 @@ use crate::runner::{
 };
 
 impl Phases<'_> {
-    pub async fn pipeline_run(
+    pub(super) async fn pipeline_run(
         &self,
         spec: &CheckedSpec,
         deadline: tokio::time::Instant,
@@ -48,7 +48,7 @@ impl Phases<'_> {
                         }
                         local::RunEvent::Output { task, line } => (task, line),
                     };
-                    let _ = events.send(super::Event::Output { source: format!("run/{source}"), line });
+                    let _ = events.send(crate::engine::Event::Output { source: format!("run/{source}"), line });
                 });
                 self.launch(&LocalBackend::new(runner, on_event), run, &submission, until, cancel).await
             }

@@ -18,14 +18,14 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{Event, Outcome, PullPolicy};
-use crate::docker::{Docker, DockerError, OutputStream};
+use crate::engine::{Event, Outcome, PullPolicy};
 use crate::executor::janitor::{self, STEP_LABEL};
 use crate::executor::{BuildEnv, Executor, StepExit, StepSpec};
+use crate::io::docker::{Docker, DockerError, OutputStream};
+use crate::io::secrets::SecretValues;
 use crate::mask::{LineSplitter, Masker, Secrets};
 use crate::plan::{HOME, PlannedStep};
 use crate::record::{Build, FailureType, Status, TimeSpan};
-use crate::secrets::SecretValues;
 
 /// Why running steps are being stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -503,7 +503,7 @@ async fn ensure_image(ctx: &StepsContext, image: &str) -> Result<LocalImage, Str
     Ok(LocalImage { digest, pulled: true })
 }
 
-fn container_spec(ctx: &StepsContext, step: &PlannedStep) -> std::io::Result<crate::docker::ContainerSpec> {
+fn container_spec(ctx: &StepsContext, step: &PlannedStep) -> std::io::Result<crate::io::docker::ContainerSpec> {
     let mut env = step.env.clone();
     env.push(format!("HOME={HOME}"));
     env.push("BUILDER_OUTPUT=/builder/outputs".to_string());

@@ -2,8 +2,8 @@
 //! to the repository URL with the file in `content` and the tags in `tags`; the answer is plain text
 //! `<package>/<version>`, the version being the `sha256:` digest Vertex AI's `templateUri` should name.
 
-use crate::http::multipart::{Form, Part};
-use crate::http::{Client, HttpError, Method, snippet};
+use crate::io::http::multipart::{Form, Part};
+use crate::io::http::{Client, HttpError, Method, snippet};
 
 pub struct ArtifactRegistryClient {
     http: Client,

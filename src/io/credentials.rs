@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use reqwest::Url;
 
-use crate::secrets::{Secret, SecretSource};
+use crate::io::secrets::{Secret, SecretSource};
 
 /// Where requests go, as browsers compare them: scheme, host (lowercase, IDNA-normalised by the URL
 /// parser, a trailing dot kept, so `example.com.` is another host) and port (the scheme's default
@@ -124,7 +124,7 @@ impl Credentials {
     }
 
     /// Reads every `env:VAR` token now ([`SecretSource::capture`]); returns the variables read, for
-    /// [`crate::secrets::scrub_environment`].
+    /// [`crate::io::secrets::scrub_environment`].
     pub fn capture(&mut self) -> Vec<String> {
         let mut entries = self.entries.to_vec();
         let vars = entries.iter_mut().filter_map(|e| e.token.capture()).collect();

@@ -587,7 +587,7 @@ mod tests {
         // A waiting build holds nothing up: the next build of its group may run.
         assert_eq!(db.claim_next("me").await.expect("claim").map(|b| b.build_id).as_deref(), Some("later"));
         assert_eq!(db.claim_next("me").await.expect("claim"), None, "a pending build is never claimed");
-        let audit = crate::store::db::AuditEntry {
+        let audit = crate::io::store::db::AuditEntry {
             seq: 0,
             at: now(),
             actor: "bob".into(),

@@ -1,7 +1,7 @@
 //! The one HTTP client for the services pipewright calls with a token (Kubeflow Pipelines, Vertex AI,
-//! Artifact Registry): the bearer token the credential allow-list chose for the origin (src/credentials.rs),
+//! Artifact Registry): the bearer token the credential allow-list chose for the origin (src/io/credentials.rs),
 //! redirects that never carry it to another origin, and one error type for every way a call can fail.
-//! The run backends (src/runner/kfp.rs, src/runner/vertex.rs) and the upload clients (src/upload/) build
+//! The run backends (src/runner/kfp.rs, src/runner/vertex.rs) and the upload clients (src/io/upload/) build
 //! their requests on it; nothing here knows a build.
 
 use std::time::Duration;
@@ -45,7 +45,7 @@ impl Client {
     pub fn new(token: Option<String>, timeout: Option<Duration>) -> Client {
         // GitHub's API refuses a request without a user agent.
         let mut builder = reqwest::Client::builder()
-            .redirect(crate::credentials::redirect_policy())
+            .redirect(crate::io::credentials::redirect_policy())
             .user_agent(concat!("pipewright/", env!("CARGO_PKG_VERSION")));
         if let Some(timeout) = timeout {
             builder = builder.timeout(timeout);

@@ -12,13 +12,13 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 
-use super::phases::{PhaseError, PhaseOutcome, Phases};
-use crate::docker::{BuildSpec, Docker, DockerError, PushAuth};
-use crate::image::{self, BuildContext};
+use super::{PhaseError, PhaseOutcome, Phases};
 use crate::image_ref::ImageRef;
+use crate::io::docker::{BuildSpec, Docker, DockerError, PushAuth};
+use crate::io::image::{self, BuildContext};
+use crate::io::registry::LabelCache;
 use crate::plan::ComponentPlan;
 use crate::record::{BuiltImage, ComponentRecord, Status, TimeSpan, Timestamp};
-use crate::registry::LabelCache;
 
 pub const HASH_LABEL: &str = "pipewright.context-hash";
 pub const BUILD_LABEL: &str = "pipewright.build";

@@ -23,7 +23,7 @@ pub use records::write_durably;
 
 use std::path::{Path, PathBuf};
 
-use crate::host_path::Segment;
+use crate::io::host_path::Segment;
 use crate::record::Build;
 
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +107,7 @@ impl Store {
         self.root.join("work")
     }
 
-    /// Image config labels by config digest (see [`crate::registry::LabelCache`]).
+    /// Image config labels by config digest (see [`crate::io::registry::LabelCache`]).
     pub fn image_labels_dir(&self) -> PathBuf {
         self.root.join("cache").join("image-labels")
     }
