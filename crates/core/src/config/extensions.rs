@@ -12,9 +12,9 @@ use crate::yaml::{Node, Pos, Value, parse_bool};
 #[derive(Clone, Debug, Default)]
 pub struct Extensions {
     pub components: Option<Components>,
-    pub pipeline: Option<Pipeline>,
+    pub pipeline: Option<PipelineConfig>,
     pub run: Option<RunConfig>,
-    pub environments: Vec<Environment>,
+    pub environments: Vec<EnvironmentConfig>,
     pub triggers: Vec<Trigger>,
 }
 
@@ -22,11 +22,11 @@ pub struct Extensions {
 pub struct Components {
     pub pos: Pos,
     pub registry: Option<Str>,
-    pub items: Vec<Component>,
+    pub items: Vec<ComponentConfig>,
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct Component {
+pub struct ComponentConfig {
     pub pos: Pos,
     pub name: Option<Str>,
     pub context: Option<Str>,
@@ -37,7 +37,7 @@ pub struct Component {
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct Pipeline {
+pub struct PipelineConfig {
     pub pos: Pos,
     pub name: Option<Str>,
     pub compile: Option<Step>,
@@ -65,7 +65,7 @@ pub struct RunConfig {
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct Environment {
+pub struct EnvironmentConfig {
     pub pos: Pos,
     pub name: Option<Str>,
     pub branches: Vec<Str>,
@@ -73,7 +73,7 @@ pub struct Environment {
     pub auto: bool,
     pub after: Option<Str>,
     pub metric_gates: Vec<MetricGate>,
-    pub approval: Option<Approval>,
+    pub approval: Option<ApprovalConfig>,
     pub run: Option<RunConfig>,
     pub upload: Vec<Upload>,
 }
@@ -89,7 +89,7 @@ pub struct MetricGate {
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct Approval {
+pub struct ApprovalConfig {
     pub pos: Pos,
     pub required: u32,
     pub approvers: Vec<Str>,
@@ -107,7 +107,7 @@ pub struct Trigger {
     pub ignored_files: Vec<Str>,
     pub included_files: Vec<Str>,
     pub substitutions: Vec<(Str, Str)>,
-    pub concurrency: Option<Concurrency>,
+    pub concurrency: Option<ConcurrencyConfig>,
 }
 
 impl Trigger {
@@ -128,7 +128,7 @@ impl Trigger {
 }
 
 #[derive(Clone, Debug)]
-pub struct Concurrency {
+pub struct ConcurrencyConfig {
     pub group: Str,
     pub cancel_in_progress: bool,
 }
@@ -188,7 +188,7 @@ fn read_components(d: &mut Decoder, node: &Node, path: &str) -> Option<Component
     Some(Components { pos: node.pos, registry, items })
 }
 
-fn read_component(d: &mut Decoder, node: &Node, path: &str) -> Option<Component> {
+fn read_component(d: &mut Decoder, node: &Node, path: &str) -> Option<ComponentConfig> {
     let mut map = d.map(node, path)?;
     let name = map.string(d, "name");
     required(d, &map, &name, "name", node.pos);
@@ -206,10 +206,10 @@ fn read_component(d: &mut Decoder, node: &Node, path: &str) -> Option<Component>
     };
     let target = map.string(d, "target");
     map.finish(d);
-    Some(Component { pos: node.pos, name, context, dockerfile, specs, build_args, target })
+    Some(ComponentConfig { pos: node.pos, name, context, dockerfile, specs, build_args, target })
 }
 
-fn read_pipeline(d: &mut Decoder, node: &Node, path: &str) -> Option<Pipeline> {
+fn read_pipeline(d: &mut Decoder, node: &Node, path: &str) -> Option<PipelineConfig> {
     let mut map = d.map(node, path)?;
     let name = map.string(d, "name");
     required(d, &map, &name, "name", node.pos);
@@ -228,7 +228,7 @@ fn read_pipeline(d: &mut Decoder, node: &Node, path: &str) -> Option<Pipeline> {
         None => Vec::new(),
     };
     map.finish(d);
-    Some(Pipeline { pos: node.pos, name, compile, spec, upload })
+    Some(PipelineConfig { pos: node.pos, name, compile, spec, upload })
 }
 
 fn read_uploads(d: &mut Decoder, node: &Node, path: &str) -> Vec<Upload> {
@@ -348,7 +348,7 @@ pub fn to_json(node: &Node) -> serde_json::Value {
     }
 }
 
-fn read_environment(d: &mut Decoder, node: &Node, path: &str) -> Option<Environment> {
+fn read_environment(d: &mut Decoder, node: &Node, path: &str) -> Option<EnvironmentConfig> {
     let mut map = d.map(node, path)?;
     let name = map.string(d, "name");
     required(d, &map, &name, "name", node.pos);
@@ -370,7 +370,7 @@ fn read_environment(d: &mut Decoder, node: &Node, path: &str) -> Option<Environm
         let approvers = m.string_list(d, "approvers");
         let prevent_self_approval = m.bool(d, "preventSelfApproval").unwrap_or(true);
         m.finish(d);
-        Some(Approval { pos: n.pos, required, approvers, prevent_self_approval })
+        Some(ApprovalConfig { pos: n.pos, required, approvers, prevent_self_approval })
     });
     let run = map.take(d, "run").and_then(|(n, p)| read_run(d, n, &p));
     let upload = match map.take(d, "upload") {
@@ -378,7 +378,7 @@ fn read_environment(d: &mut Decoder, node: &Node, path: &str) -> Option<Environm
         None => Vec::new(),
     };
     map.finish(d);
-    Some(Environment { pos: node.pos, name, branches, tags, auto, after, metric_gates, approval, run, upload })
+    Some(EnvironmentConfig { pos: node.pos, name, branches, tags, auto, after, metric_gates, approval, run, upload })
 }
 
 fn read_gates(d: &mut Decoder, node: &Node, path: &str) -> Vec<MetricGate> {
@@ -482,7 +482,7 @@ fn read_trigger(d: &mut Decoder, node: &Node, path: &str) -> Option<Trigger> {
         required(d, &m, &group, "group", n.pos);
         let cancel_in_progress = m.bool(d, "cancelInProgress").unwrap_or(false);
         m.finish(d);
-        Some(Concurrency { group: group?, cancel_in_progress })
+        Some(ConcurrencyConfig { group: group?, cancel_in_progress })
     });
     map.finish(d);
     Some(Trigger {

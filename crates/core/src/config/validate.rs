@@ -233,7 +233,7 @@ fn check_environments(d: &mut Decoder, config: &BuildConfig) {
     }
 }
 
-fn after_cycle(environments: &[super::extensions::Environment], start: usize) -> bool {
+fn after_cycle(environments: &[super::extensions::EnvironmentConfig], start: usize) -> bool {
     let mut current = start;
     for _ in 0..=environments.len() {
         let Some(after) = environments[current].after.as_ref() else { return false };

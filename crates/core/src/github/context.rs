@@ -189,7 +189,7 @@ mod tests {
     fn a_labelled_pull_request_builds_nothing() {
         let payload = std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/webhooks/github/pull_request__opened.json"
+            "/../../tests/fixtures/webhooks/github/pull_request__opened.json"
         ))
         .expect("fixture");
         let mut value: serde_json::Value = serde_json::from_slice(&payload).expect("json");
