@@ -174,7 +174,7 @@ fn build(runtime: &tokio::runtime::Runtime, engine: &Engine, repo: &std::path::P
     let build = runtime.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-        let build = engine.run(&request, tx, CancellationToken::new()).await.expect("build starts");
+        let build = engine.build(&request, tx, CancellationToken::new()).await.expect("build starts");
         let _ = drain.await;
         build
     });

@@ -9,7 +9,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pipewright::io::docker::Docker;
-use pipewright::runner::local::{LocalRun, LocalRunner, RunState};
+use pipewright::runner::RunState;
+use pipewright::runner::local::{LocalRun, LocalRunner};
 use tokio_util::sync::CancellationToken;
 
 const IMAGE: &str = "local/busybox:1";

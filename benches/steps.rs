@@ -15,7 +15,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pipewright::engine::{BuildRequest, Engine, Event, PullPolicy, Sandbox};
+use pipewright::engine::{BuildEvent, BuildRequest, Engine, PullPolicy, Sandbox};
 use pipewright::executor::{SandboxConfig, SandboxExecutor};
 use pipewright::io::docker::Docker;
 use pipewright::io::source::SourceSpec;
@@ -217,13 +217,13 @@ fn run_build_as(
         let collector = tokio::spawn(async move {
             let mut finished = Vec::new();
             while let Some(event) = rx.recv().await {
-                if let Event::StepFinished { .. } = event {
+                if let BuildEvent::StepFinished { .. } = event {
                     finished.push(Instant::now());
                 }
             }
             finished
         });
-        let build = engine.run(&request, tx, CancellationToken::new()).await.expect("build starts");
+        let build = engine.build(&request, tx, CancellationToken::new()).await.expect("build starts");
         (build, collector.await.expect("collector"))
     })
 }

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{SubstitutionArgs, watch_signals};
 use crate::config::{self, Diagnostics};
-use crate::engine::{Engine, Event as BuildEvent, PullPolicy, Rejected};
+use crate::engine::{BuildEvent, Engine, PullPolicy, Rejected};
 use crate::github::commands::{self, Level, Location};
 use crate::github::context::{self, ActionsEnv, Job};
 use crate::github::summary;
@@ -190,7 +190,7 @@ pub async fn github_action(args: GithubActionArgs) -> ExitCode {
     let signals = tokio::spawn(watch_signals(cancel.clone()));
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let progress = tokio::spawn(progress(events_rx));
-    let result = engine.run(&request, events_tx, cancel).await;
+    let result = engine.build(&request, events_tx, cancel).await;
     let _ = progress.await;
     signals.abort();
     let build = match result {

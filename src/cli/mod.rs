@@ -599,7 +599,7 @@ async fn run(args: RunArgs) -> ExitCode {
     let signals = tokio::spawn(watch_signals(cancel.clone()));
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let progress = tokio::spawn(output::progress(events_rx, printer.clone()));
-    let result = engine.run(&request, events_tx, cancel).await;
+    let result = engine.build(&request, events_tx, cancel).await;
     let _ = progress.await;
     signals.abort();
     match result {

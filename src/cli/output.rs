@@ -6,7 +6,7 @@ use std::path::Path;
 use tokio::sync::mpsc;
 
 use crate::config::{Diagnostics, Loaded, Severity};
-use crate::engine::Event;
+use crate::engine::BuildEvent;
 use crate::record::{Build, Status};
 
 /// Writes data to stdout. A reader that went away early (`pipewright schema | head`) is not an error,
@@ -95,11 +95,11 @@ fn short(id: &str) -> &str {
 }
 
 /// Prints build events until the channel closes.
-pub async fn progress(mut events: mpsc::UnboundedReceiver<Event>, printer: Printer) {
+pub async fn progress(mut events: mpsc::UnboundedReceiver<BuildEvent>, printer: Printer) {
     let mut labels: Vec<String> = Vec::new();
     while let Some(event) = events.recv().await {
         match event {
-            Event::Started { build_id, steps } => {
+            BuildEvent::Started { build_id, steps } => {
                 printer.note(&format!(
                     "build {build_id}: {} step{}",
                     steps.len(),
@@ -107,14 +107,14 @@ pub async fn progress(mut events: mpsc::UnboundedReceiver<Event>, printer: Print
                 ));
                 labels = steps;
             }
-            Event::Warning(text) => printer.warning(&text),
-            Event::StepStarted { index } => {
+            BuildEvent::Warning(text) => printer.warning(&text),
+            BuildEvent::StepStarted { index } => {
                 printer.line(&printer.paint(DIM, &format!("▶ {}", label(&labels, index))));
             }
-            Event::StepOutput { index, line } => {
+            BuildEvent::StepOutput { index, line } => {
                 printer.line(&format!("{} {line}", printer.paint(DIM, &format!("[{}]", tag(&labels, index)))));
             }
-            Event::StepFinished { index, status, exit_code, seconds } => {
+            BuildEvent::StepFinished { index, status, exit_code, seconds } => {
                 let code = match exit_code {
                     Some(c) if c != 0 => format!(" (exit code {c})"),
                     _ => String::new(),
@@ -122,15 +122,15 @@ pub async fn progress(mut events: mpsc::UnboundedReceiver<Event>, printer: Print
                 let time = seconds.map(|s| format!(" in {s:.1}s")).unwrap_or_default();
                 printer.line(&format!("■ {} {}{code}{time}", label(&labels, index), printer.status(status)));
             }
-            Event::Phase { name } => printer.line(&printer.paint(DIM, &format!("▶ {name}"))),
-            Event::Output { source, line } => {
+            BuildEvent::Phase { name } => printer.line(&printer.paint(DIM, &format!("▶ {name}"))),
+            BuildEvent::Output { source, line } => {
                 printer.line(&format!("{} {line}", printer.paint(DIM, &format!("[{source}]"))));
             }
-            Event::PhaseDone { name, ok, detail } => {
+            BuildEvent::PhaseDone { name, ok, detail } => {
                 let status = if ok { printer.paint(GREEN, "done") } else { printer.paint(RED, "failed") };
                 printer.line(&format!("■ {name} {status}: {detail}"));
             }
-            Event::Finished { .. } => {}
+            BuildEvent::Finished { .. } => {}
         }
     }
 }

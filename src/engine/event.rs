@@ -1,4 +1,4 @@
-//! What a build reports while it runs ([`Event`], for the CLI's output and the server's log streams)
+//! What a build reports while it runs ([`BuildEvent`], for the CLI's output and the server's log streams)
 //! and how it, or one of its phases, ended ([`Outcome`]).
 
 use crate::record::{FailureType, Status};
@@ -22,7 +22,7 @@ pub enum Outcome {
 
 /// Progress of a build, for whoever watches (the CLI prints it; the server will stream it).
 #[derive(Clone, Debug, PartialEq)]
-pub enum Event {
+pub enum BuildEvent {
     /// The checkout is ready and the plan made: the build is WORKING.
     Started {
         build_id: String,

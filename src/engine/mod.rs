@@ -1,6 +1,6 @@
 //! Runs a build: source → config → plan → steps → record.
 //!
-//! The engine reports progress as [`Event`]s on a channel and never prints. A build that cannot start
+//! The engine reports progress as [`BuildEvent`]s on a channel and never prints. A build that cannot start
 //! (bad source, bad config, missing secret, no Docker) is [`Rejected`] with nothing left behind; a build
 //! that started always ends with a record in a terminal state and its containers, volumes, network and
 //! workspace removed, whatever happened (failure, timeout, Ctrl-C).
@@ -35,7 +35,7 @@ use crate::record::{
 use crate::trust::Trust;
 
 pub use crate::executor::PullPolicy;
-pub use event::{Event, Outcome};
+pub use event::{BuildEvent, Outcome};
 pub use phases::components::hash_tag;
 pub use phases::steps::StepKind;
 pub use request::{BuildRequest, Origin, Rejected};
@@ -98,10 +98,10 @@ impl Engine {
 
     /// Runs one build to its end. `cancel` stops it (Ctrl-C, a cancel request): the record then says
     /// CANCELLED.
-    pub async fn run(
+    pub async fn build(
         &self,
         request: &BuildRequest,
-        events: mpsc::UnboundedSender<Event>,
+        events: mpsc::UnboundedSender<BuildEvent>,
         cancel: CancellationToken,
     ) -> Result<Build, Rejected> {
         let build_id = request.build_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
@@ -158,7 +158,7 @@ impl Engine {
         executor: Arc<dyn Executor>,
         caps: Limits,
         disk: Option<&Disk>,
-        events: mpsc::UnboundedSender<Event>,
+        events: mpsc::UnboundedSender<BuildEvent>,
         cancel: CancellationToken,
     ) -> Result<Build, Rejected> {
         let mut record = Build::new(build_id.to_string(), request.project_id.clone());
@@ -244,13 +244,13 @@ impl Engine {
         for warning in loaded.warnings.warnings() {
             let text = warning.render(&loaded.warnings.file);
             record.warnings.push(Warning { text: text.clone(), priority: "INFO".into() });
-            let _ = events.send(Event::Warning(text));
+            let _ = events.send(BuildEvent::Warning(text));
         }
         let plan = Arc::new(plan);
         let scripts = work.join("scripts");
         std::fs::create_dir_all(&scripts)
             .map_err(|source| Rejected::Io { path: scripts.display().to_string(), source })?;
-        let run = Run {
+        let run = BuildRun {
             engine: self,
             plan: plan.clone(),
             record: Arc::new(Mutex::new(record)),
@@ -269,7 +269,7 @@ impl Engine {
 }
 
 /// One started build: from here on it always ends with a record.
-struct Run<'a> {
+struct BuildRun<'a> {
     engine: &'a Engine,
     plan: Arc<BuildPlan>,
     record: Arc<Mutex<Build>>,
@@ -287,8 +287,8 @@ struct Run<'a> {
     disk_full: Option<(u64, PathBuf)>,
 }
 
-impl Run<'_> {
-    async fn execute(self, events: mpsc::UnboundedSender<Event>, cancel: CancellationToken) -> Build {
+impl BuildRun<'_> {
+    async fn execute(self, events: mpsc::UnboundedSender<BuildEvent>, cancel: CancellationToken) -> Build {
         let store = &self.engine.store;
         let build_id = self.plan.build_id.clone();
         let working = {
@@ -304,7 +304,7 @@ impl Run<'_> {
         if self.plan.pipeline.as_ref().is_some_and(|p| p.compile.is_some()) {
             labels.push(format!("step {} (pipeline.compile)", labels.len()));
         }
-        let _ = events.send(Event::Started { build_id: build_id.clone(), steps: labels });
+        let _ = events.send(BuildEvent::Started { build_id: build_id.clone(), steps: labels });
         let deadline = tokio::time::Instant::now() + self.plan.timeout;
         // The saves stop the phases through this token when the record cannot be written.
         let stop = cancel.child_token();
@@ -344,14 +344,14 @@ impl Run<'_> {
         {
             self.auto_promote(&mut record, &events).await;
         }
-        let _ = events.send(Event::Finished { status: record.status });
+        let _ = events.send(BuildEvent::Finished { status: record.status });
         record
     }
 
     /// `auto: true` environments (SPEC §11). The build has succeeded whatever happens here: a refusal
     /// or a failed promotion is recorded on the build and in the audit log, not a build failure.
-    async fn auto_promote(&self, record: &mut Build, events: &mpsc::UnboundedSender<Event>) {
-        let _ = events.send(Event::Phase { name: "promote" });
+    async fn auto_promote(&self, record: &mut Build, events: &mpsc::UnboundedSender<BuildEvent>) {
+        let _ = events.send(BuildEvent::Phase { name: "promote" });
         let store = &self.engine.store;
         let db = match crate::io::store::db::Database::open(store.root()).await {
             Ok(db) => db,
@@ -363,16 +363,16 @@ impl Run<'_> {
                     Ok(saved) => *record = saved,
                     Err(e) => {
                         let line = format!("{}: {}", not_saved(&e), detail);
-                        let _ = events.send(Event::Output { source: "promote".into(), line });
+                        let _ = events.send(BuildEvent::Output { source: "promote".into(), line });
                     }
                 }
-                let _ = events.send(Event::PhaseDone { name: "promote", ok: false, detail });
+                let _ = events.send(BuildEvent::PhaseDone { name: "promote", ok: false, detail });
                 return;
             }
         };
         let sender = events.clone();
         let progress: Arc<dyn Fn(String) + Send + Sync> =
-            Arc::new(move |line| drop(sender.send(Event::Output { source: "promote".into(), line })));
+            Arc::new(move |line| drop(sender.send(BuildEvent::Output { source: "promote".into(), line })));
         // Only trusted builds get here (see `run`), so the server's credentials go with them.
         let promoter = crate::promote::Promoter::new(store.clone(), db, self.engine.registry.clone())
             .with_credentials(self.engine.credentials.clone())
@@ -391,7 +391,7 @@ impl Run<'_> {
                     line
                 }
             };
-            let _ = events.send(Event::Output { source: "promote".into(), line: line.clone() });
+            let _ = events.send(BuildEvent::Output { source: "promote".into(), line: line.clone() });
             summary.push(line.lines().next().unwrap_or_default().to_string());
         }
         // The promoter appended to the record on disk; keep the returned record the same.
@@ -399,10 +399,10 @@ impl Run<'_> {
             Ok(saved) => *record = saved,
             Err(e) => {
                 let line = format!("cannot read the record back: {}", crate::error_chain(&e));
-                let _ = events.send(Event::Output { source: "promote".into(), line });
+                let _ = events.send(BuildEvent::Output { source: "promote".into(), line });
             }
         }
-        let _ = events.send(Event::PhaseDone { name: "promote", ok, detail: summary.join("; ") });
+        let _ = events.send(BuildEvent::PhaseDone { name: "promote", ok, detail: summary.join("; ") });
     }
 
     /// Keeps the record on disk current while the steps run, so a crash loses at most a second. The
@@ -435,7 +435,7 @@ impl Run<'_> {
     /// Every phase in order (SPEC §1); the first that does not succeed ends the build.
     async fn phases(
         &self,
-        events: &mpsc::UnboundedSender<Event>,
+        events: &mpsc::UnboundedSender<BuildEvent>,
         deadline: tokio::time::Instant,
         cancel: &CancellationToken,
     ) -> Outcome {
@@ -483,7 +483,8 @@ impl Run<'_> {
             stop_grace: self.request.stop_grace,
             disk: self.disk_full.clone(),
         };
-        let ctx = Arc::new(phases::steps::StepsContext::new(shared.clone(), StepKind::Build, self.plan.steps.clone(), logs));
+        let ctx =
+            Arc::new(phases::steps::StepsContext::new(shared.clone(), StepKind::Build, self.plan.steps.clone(), logs));
         let outcome = self.timed("BUILD", phases::steps::run(ctx, deadline, cancel.clone())).await;
         if outcome != Outcome::Success {
             return outcome;

@@ -54,6 +54,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::RunState;
 use super::ir::{IrError, Pipeline};
 use crate::io::docker::Docker;
 use crate::io::host_path::{HostPathError, Rooted, Segment};
@@ -84,6 +85,7 @@ pub struct LocalRunner {
 #[serde(rename_all = "camelCase")]
 pub struct LocalRun {
     pub run_id: String,
+    /// `SUCCEEDED`, `FAILED` or `CANCELLED`: a local run is returned when it has ended.
     pub state: RunState,
     pub tasks: Vec<TaskResult>,
     pub metrics: BTreeMap<String, f64>,
@@ -99,14 +101,6 @@ impl LocalRun {
     pub fn task(&self, name: &str) -> Option<&TaskResult> {
         self.tasks.iter().find(|t| t.name == name)
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RunState {
-    Succeeded,
-    Failed,
-    Cancelled,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -232,7 +226,7 @@ impl LocalRunner {
         let dir = root.join(&Segment::new(&run_id).expect("a UUID is a segment"));
         create_dir(&dir).map_err(root_error)?;
         let created = Timestamp::now();
-        let run = dag::Run {
+        let run = dag::ActiveRun {
             runner: self,
             pipeline: &pipeline,
             ids: RunIds {
@@ -258,7 +252,7 @@ impl LocalRunner {
         let error = match state {
             RunState::Succeeded => None,
             RunState::Cancelled => Some("the run was cancelled".to_string()),
-            RunState::Failed => Some(finished.error.unwrap_or_else(|| "the run failed".to_string())),
+            _ => Some(finished.error.unwrap_or_else(|| "the run failed".to_string())),
         };
         Ok(LocalRun {
             run_id,

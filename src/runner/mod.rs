@@ -23,8 +23,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::record::{RunRecord, RunTaskRecord, TimeSpan};
-// ---- shared run types (merged into src/runner/mod.rs) ----
-
 /// A run's state, across backends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -323,11 +321,7 @@ impl PipelineRunner for LocalBackend {
         let run = joined
             .map_err(|e| BackendError::Config { message: format!("the local run stopped: {e}") })?
             .map_err(|e| BackendError::Config { message: crate::error_chain(&e) })?;
-        let state = match run.state {
-            local::RunState::Succeeded => RunState::Succeeded,
-            local::RunState::Failed => RunState::Failed,
-            local::RunState::Cancelled => RunState::Cancelled,
-        };
+        let state = run.state;
         let tasks = run
             .tasks
             .iter()

@@ -174,7 +174,7 @@ async fn run_build(state: &Arc<State>, row: &QueuedBuild, cancel: CancellationTo
     // The engine writes every line to the build's log files, which the API and the dashboard follow;
     // the events themselves are not needed here.
     let drain = tokio::spawn(async move { while receiver.recv().await.is_some() {} });
-    let result = engine.run(&request, events, cancel).await;
+    let result = engine.build(&request, events, cancel).await;
     let _ = drain.await;
     match result {
         Ok(build) => {

@@ -397,10 +397,21 @@ fn layout_upload_knows_nothing_of_builds() {
 fn layout_the_checker_sees_edges() {
     // The checks above pass vacuously if the parser finds nothing: it must see the edges we know.
     let graph = graph();
-    for (from, to) in [("engine", "plan"), ("engine", "io::docker"), ("io::upload", "io::http"), ("plan", "config"), ("server", "engine"), ("cli", "server")] {
+    for (from, to) in [
+        ("engine", "plan"),
+        ("engine", "io::docker"),
+        ("io::upload", "io::http"),
+        ("plan", "config"),
+        ("server", "engine"),
+        ("cli", "server"),
+    ] {
         assert!(graph.get(from).is_some_and(|e| e.contains_key(to)), "{from} -> {to} not found");
     }
     let mut names = BTreeSet::new();
-    named("use crate::{plan::X, record};\nlet x = crate::kfp::y; foo_crate::zzz; crate::io::docker::D", "crate::", &mut names);
+    named(
+        "use crate::{plan::X, record};\nlet x = crate::kfp::y; foo_crate::zzz; crate::io::docker::D",
+        "crate::",
+        &mut names,
+    );
     assert_eq!(names.into_iter().collect::<Vec<_>>(), ["io::docker", "kfp", "plan", "record"]);
 }

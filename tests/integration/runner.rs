@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use pipewright::io::docker::Docker;
 use pipewright::kfp::{ImageTarget, rewrite_pipeline};
-use pipewright::runner::local::{LocalRun, LocalRunner, RunError, RunEvent, RunState, TaskResult, TaskState};
+use pipewright::runner::RunState;
+use pipewright::runner::local::{LocalRun, LocalRunner, RunError, RunEvent, TaskResult, TaskState};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 

@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use super::{PhaseError, PhaseOutcome, Phases};
 use crate::image_ref::ImageRef;
 use crate::io::docker::{BuildSpec, Docker, DockerError, PushAuth};
-use crate::io::image::{self, BuildContext};
+use crate::io::image::{self, ImageContext};
 use crate::io::registry::LabelCache;
 use crate::plan::ComponentPlan;
 use crate::record::{BuiltImage, ComponentRecord, Status, TimeSpan, Timestamp};
@@ -110,7 +110,7 @@ impl Phases<'_> {
     async fn context_hash(
         &self,
         c: &ComponentPlan,
-        context: BuildContext,
+        context: ImageContext,
         dockerfile: &str,
         known: &BaseIds,
     ) -> Result<String, String> {
@@ -160,7 +160,7 @@ impl Phases<'_> {
 
     /// Builds the image, tags it with the commit and the context hash, and pushes both tags when there is
     /// a registry. Returns the registry digest (or the local image id).
-    async fn build(&self, c: &ComponentPlan, context: &BuildContext, hash: &str) -> Result<String, String> {
+    async fn build(&self, c: &ComponentPlan, context: &ImageContext, hash: &str) -> Result<String, String> {
         let plan = &self.run.plan;
         let docker = &self.shared.docker;
         let labels = HashMap::from([

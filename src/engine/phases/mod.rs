@@ -13,15 +13,15 @@ use std::path::PathBuf;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use steps::Shared;
-use super::{Event, Outcome, Run};
+use super::{BuildEvent, BuildRun, Outcome};
 use crate::io::credentials::Credentials;
 use crate::record::{Build, FailureType};
+use steps::Shared;
 
 /// What the phases after the steps share.
 pub(super) struct Phases<'a> {
-    pub run: &'a Run<'a>,
-    pub events: mpsc::UnboundedSender<Event>,
+    pub run: &'a BuildRun<'a>,
+    pub events: mpsc::UnboundedSender<BuildEvent>,
     pub shared: Shared,
 }
 
@@ -88,14 +88,14 @@ impl Phases<'_> {
         timing: &str,
         work: impl std::future::Future<Output = Result<(T, String), PhaseOutcome>>,
     ) -> Result<T, PhaseOutcome> {
-        let _ = self.events.send(Event::Phase { name });
+        let _ = self.events.send(BuildEvent::Phase { name });
         let result = self.run.timed(timing, work).await;
         let (ok, detail) = match &result {
             Ok((_, detail)) => (true, detail.clone()),
             Err(PhaseOutcome::Failed(e)) => (false, e.detail.clone()),
             Err(PhaseOutcome::Ended(outcome)) => (false, format!("{outcome:?}")),
         };
-        let _ = self.events.send(Event::PhaseDone { name, ok, detail });
+        let _ = self.events.send(BuildEvent::PhaseDone { name, ok, detail });
         result.map(|(value, _)| value)
     }
 
@@ -119,8 +119,8 @@ impl Phases<'_> {
 
     /// A phase an untrusted build does not get: said in the log and kept as a warning in the record.
     pub fn withheld(&self, name: &'static str, why: &str) {
-        let _ = self.events.send(Event::Phase { name });
-        let _ = self.events.send(Event::PhaseDone { name, ok: true, detail: format!("skipped: {why}") });
+        let _ = self.events.send(BuildEvent::Phase { name });
+        let _ = self.events.send(BuildEvent::PhaseDone { name, ok: true, detail: format!("skipped: {why}") });
         self.record(|b| b.warnings.push(crate::record::Warning { text: why.to_string(), priority: "WARNING".into() }));
     }
 
@@ -131,7 +131,7 @@ impl Phases<'_> {
 
     /// A line about the phase's work (build output, an upload), for the terminal and the build log.
     pub fn output(&self, source: &str, line: &str) {
-        let _ = self.events.send(Event::Output { source: source.to_string(), line: line.to_string() });
+        let _ = self.events.send(BuildEvent::Output { source: source.to_string(), line: line.to_string() });
     }
 
     pub fn log_file(&self, name: &str) -> PathBuf {

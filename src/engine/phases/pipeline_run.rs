@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::Outcome;
-use super::{PhaseError, PhaseOutcome, Phases};
 use super::specs::CheckedSpec;
+use super::{PhaseError, PhaseOutcome, Phases};
+use crate::engine::Outcome;
 use crate::plan::{RunBackend, RunPlan};
 use crate::record::{TimeSpan, Warning};
 use crate::runner::{
@@ -48,7 +48,7 @@ impl Phases<'_> {
                         }
                         local::RunEvent::Output { task, line } => (task, line),
                     };
-                    let _ = events.send(crate::engine::Event::Output { source: format!("run/{source}"), line });
+                    let _ = events.send(crate::engine::BuildEvent::Output { source: format!("run/{source}"), line });
                 });
                 self.launch(&LocalBackend::new(runner, on_event), run, &submission, until, cancel).await
             }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::Outcome;
-use super::{PhaseError, PhaseOutcome, Phases};
 use super::steps::{self, StepKind, StepsContext};
+use super::{PhaseError, PhaseOutcome, Phases};
+use crate::engine::Outcome;
 use crate::kfp::{self, ImageTarget, Rewrite};
 use crate::record::{PipelineRecord, SpecRecord, Status, StepRecord};
 

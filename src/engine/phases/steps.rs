@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{Event, Outcome, PullPolicy};
+use crate::engine::{BuildEvent, Outcome, PullPolicy};
 use crate::executor::janitor::{self, STEP_LABEL};
 use crate::executor::{BuildEnv, Executor, StepExit, StepSpec};
 use crate::io::docker::{Docker, DockerError, OutputStream};
@@ -46,7 +46,7 @@ pub struct Shared {
     pub env: BuildEnv,
     pub build_id: String,
     pub record: Arc<Mutex<Build>>,
-    pub events: mpsc::UnboundedSender<Event>,
+    pub events: mpsc::UnboundedSender<BuildEvent>,
     pub secrets: SecretValues,
     /// Host directory for step scripts.
     pub scripts: PathBuf,
@@ -263,7 +263,7 @@ async fn step_task(
         return not_started;
     }
     progress.send_modify(|p| p[index] = Progress::Started);
-    let _ = ctx.events.send(Event::StepStarted { index: ctx.number(index) });
+    let _ = ctx.events.send(BuildEvent::StepStarted { index: ctx.number(index) });
     set_step(&ctx, index, |s| s.status = Status::Working);
     let result = execute(&ctx, step, prepared, &stop, &reason).await;
     let status = result.status;
@@ -278,8 +278,12 @@ async fn step_task(
         let mut record = ctx.record.lock().expect("record lock");
         ctx.slot(&mut record, index).and_then(|s| s.timing.as_ref().and_then(TimeSpan::seconds))
     };
-    let _ =
-        ctx.events.send(Event::StepFinished { index: ctx.number(index), status, exit_code: result.exit_code, seconds });
+    let _ = ctx.events.send(BuildEvent::StepFinished {
+        index: ctx.number(index),
+        status,
+        exit_code: result.exit_code,
+        seconds,
+    });
     result
 }
 
@@ -570,7 +574,7 @@ fn set_executable(path: &std::path::Path) -> std::io::Result<()> {
 fn emit(ctx: &StepsContext, index: usize, line: &str) {
     let target = LineTarget { file: index, number: ctx.number(index), id: ctx.steps[index].id.clone() };
     write_line(&ctx.log, &target, line);
-    let _ = ctx.events.send(Event::StepOutput { index: target.number, line: line.to_string() });
+    let _ = ctx.events.send(BuildEvent::StepOutput { index: target.number, line: line.to_string() });
 }
 
 /// Where a step's lines go: its own log file (`file`) and, numbered `number`, the combined log.
@@ -601,7 +605,7 @@ async fn pump_output(
     target: LineTarget,
     secrets: Secrets,
     log: Arc<Mutex<Logs>>,
-    events: mpsc::UnboundedSender<Event>,
+    events: mpsc::UnboundedSender<BuildEvent>,
 ) {
     // stdout and stderr are masked separately: a secret split across the two streams is not one write.
     let mut maskers = [Masker::new(secrets.clone()), Masker::new(secrets)];
@@ -610,7 +614,7 @@ async fn pump_output(
     let deliver = |lines: Vec<String>| {
         for line in lines {
             write_line(&log, &target, &line);
-            let _ = events.send(Event::StepOutput { index: target.number, line });
+            let _ = events.send(BuildEvent::StepOutput { index: target.number, line });
         }
     };
     while let Some(item) = stream.next().await {

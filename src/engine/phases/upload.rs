@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{PhaseError, PhaseOutcome, Phases};
 use super::specs::CheckedSpec;
+use super::{PhaseError, PhaseOutcome, Phases};
 use crate::publish::{Publication, publish};
 use crate::record::UploadRecord;
 use crate::tag::{Reserved, Tag};

@@ -23,7 +23,7 @@ const IGNORE_FILE: &str = ".dockerignore";
 
 /// The files of a context folder that Docker would receive, sorted by path.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BuildContext {
+pub struct ImageContext {
     pub root: PathBuf,
     /// The Dockerfile, relative to `root`, `/`-separated.
     pub dockerfile: String,
@@ -82,7 +82,7 @@ pub enum ContextError {
 /// A `<Dockerfile>.dockerignore` beside the Dockerfile replaces the root `.dockerignore`, as in
 /// `docker build`. The Dockerfile and the ignore file in use are always included, because Docker
 /// sends them even when they are ignored.
-pub fn collect(root: &Path, dockerfile: &str) -> Result<BuildContext, ContextError> {
+pub fn collect(root: &Path, dockerfile: &str) -> Result<ImageContext, ContextError> {
     check_root(root)?;
     let dockerfile = context_relative(dockerfile).ok_or_else(|| ContextError::DockerfileOutsideContext {
         dockerfile: dockerfile.to_owned(),
@@ -101,7 +101,7 @@ pub fn collect(root: &Path, dockerfile: &str) -> Result<BuildContext, ContextErr
     }
     add_missing_parents(root, &mut files)?;
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(BuildContext { root: root.to_path_buf(), dockerfile, files })
+    Ok(ImageContext { root: root.to_path_buf(), dockerfile, files })
 }
 
 fn check_root(root: &Path) -> Result<(), ContextError> {
@@ -243,7 +243,7 @@ fn add_missing_parents(root: &Path, files: &mut Vec<ContextFile>) -> Result<(), 
     Ok(())
 }
 
-impl BuildContext {
+impl ImageContext {
     /// SHA-256 (lowercase hex) over the sorted (path, kind, mode, content or link target) of the
     /// included files, the Dockerfile's path and bytes, the build args (sorted by key), the target,
     /// and the ids of the base images it names (given by the caller, sorted by name).
@@ -514,7 +514,7 @@ mod tests {
         context.hash(&map(args), target, &map(bases)).expect("hash")
     }
 
-    fn paths(context: &BuildContext) -> Vec<&str> {
+    fn paths(context: &ImageContext) -> Vec<&str> {
         context.files.iter().map(|file| file.path.as_str()).collect()
     }
 

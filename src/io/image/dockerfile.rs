@@ -1,7 +1,7 @@
 //! The external images a Dockerfile starts from, read the way BuildKit reads them.
 //!
 //! The context hash must change when a base image moves (`python:3.12` gets a new patch release), so
-//! the caller resolves these names to image ids and hands them to [`super::BuildContext::hash`].
+//! the caller resolves these names to image ids and hands them to [`super::ImageContext::hash`].
 //! This reads only what that needs: logical lines (continuations, comments, heredoc bodies), global
 //! `ARG`s, `FROM` and `COPY --from`. It never fails: a line it does not understand names no image,
 //! and Docker reports the real error when it builds.

@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::super::ir::{Component, Container, RetryPolicy};
-use super::dag::{Ended, Run};
+use super::dag::{ActiveRun, Ended};
 use super::inputs::Sibling;
 use super::placeholders::{self, Context, OutputPaths, TaskInfo};
 use super::{Artifact, RUN_LABEL, TASK_LABEL, TaskState, Values, create_dir, outputs};
@@ -45,7 +45,7 @@ pub(super) struct ContainerTask<'a> {
     pub retry: Option<&'a RetryPolicy>,
 }
 
-impl Run<'_> {
+impl ActiveRun<'_> {
     pub(super) async fn run_container(&self, mut task: ContainerTask<'_>, stop: &CancellationToken) -> Ended {
         let failed =
             |error: String| Ended::unstarted(TaskState::Failed, Some(format!("task `{}`: {error}", task.path)));

@@ -36,7 +36,7 @@ use crate::record::Timestamp;
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One run in progress: what every task of it shares.
-pub(super) struct Run<'r> {
+pub(super) struct ActiveRun<'r> {
     pub runner: &'r LocalRunner,
     pub pipeline: &'r Pipeline,
     pub ids: RunIds,
@@ -106,7 +106,7 @@ impl Progress<'_> {
     }
 }
 
-impl<'r> Run<'r> {
+impl<'r> ActiveRun<'r> {
     /// Runs the root DAG with the pipeline's inputs.
     pub(super) async fn root(&self, inputs: Values, cancel: &CancellationToken) -> Sibling {
         let Body::Dag(dag) = &self.pipeline.root.body else {
