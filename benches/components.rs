@@ -1,4 +1,4 @@
-//! Benchmark of the images phase against its baseline, run side by side (SPEC §16):
+//! Benchmark of the images phase against its baseline, run side by side (docs/SPEC.md §16):
 //! a rebuild of 20 unchanged components against `docker build` of each with a warm layer cache
 //! (budget: at least 10× faster), and a rebuild where 1 of the 20 changed. The no-change rebuild is
 //! measured 5 times (median; the first reads the image configs from the registry, later ones from the

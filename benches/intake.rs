@@ -1,4 +1,4 @@
-//! Benchmark of webhook intake (SPEC §16), one run on loopback against a real `pipewright serve`:
+//! Benchmark of webhook intake (docs/SPEC.md §16), one run on loopback against a real `pipewright serve`:
 //! signed GitHub push deliveries (the corpus payload, each with its own delivery id) posted by 16
 //! concurrent clients; each answered 202 only once verified, parsed and kept in the database. Reports
 //! deliveries per second, p50/p99 latency, and checks that every one was kept (none lost). Baseline,

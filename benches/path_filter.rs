@@ -1,4 +1,4 @@
-//! Benchmark of the path-filter decision on a 50,000-file repository (SPEC §16: ≤ 50 ms after fetch).
+//! Benchmark of the path-filter decision on a 50,000-file repository (docs/SPEC.md §16: ≤ 50 ms after fetch).
 //!
 //! The repository is made with `git fast-import`: 50 components × 20 modules × 50 files (45 Python, 5
 //! Markdown each), and three pushes on top: 3 Python files, 3,500 Markdown files only (skipped: every

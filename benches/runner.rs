@@ -1,4 +1,4 @@
-//! Benchmark of the local pipeline runner against its baseline, run side by side (SPEC §16):
+//! Benchmark of the local pipeline runner against its baseline, run side by side (docs/SPEC.md §16):
 //! per-task overhead, each task of a 10-task chain (`true` in busybox, `tests/fixtures/runner/chain.yaml`)
 //! from the end of the task before it to its own end, against `docker run --rm` of the same image and
 //! command; median of each; budget ≤ 1.2×.

@@ -1,4 +1,4 @@
-//! Benchmarks of the steps phase against their baselines, run side by side (SPEC §16):
+//! Benchmarks of the steps phase against their baselines, run side by side (docs/SPEC.md §16):
 //!
 //! 1. per-step overhead: each step of a 20-step sequential build (`true` in busybox), from the end of
 //!    the previous step to its own end, against `docker run --rm` of the same image and command;

@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
             let problems = subst::validate_map(map.iter().map(|(k, v)| (k.as_str(), v.as_str())), origin);
             // At most one problem per entry, plus one for the count.
             assert!(problems.len() <= map.len() + 1, "{} problems for {} entries", problems.len(), map.len());
-            // No map, from the file or the flag, may set a built-in (THREATS property 3).
+            // No map, from the file or the flag, may set a built-in (docs/THREATS.md property 3).
             for (key, _) in map.iter().filter(|(key, _)| subst::is_builtin(key)) {
                 assert!(
                     problems.iter().any(|p| p.key() == Some(key.as_str())),

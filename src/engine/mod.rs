@@ -348,7 +348,7 @@ impl BuildRun<'_> {
         record
     }
 
-    /// `auto: true` environments (SPEC §11). The build has succeeded whatever happens here: a refusal
+    /// `auto: true` environments (docs/SPEC.md §11). The build has succeeded whatever happens here: a refusal
     /// or a failed promotion is recorded on the build and in the audit log, not a build failure.
     async fn auto_promote(&self, record: &mut Build, events: &mpsc::UnboundedSender<BuildEvent>) {
         let _ = events.send(BuildEvent::Phase { name: "promote" });
@@ -432,7 +432,7 @@ impl BuildRun<'_> {
         }
     }
 
-    /// Every phase in order (SPEC §1); the first that does not succeed ends the build.
+    /// Every phase in order (docs/SPEC.md §1); the first that does not succeed ends the build.
     async fn phases(
         &self,
         events: &mpsc::UnboundedSender<BuildEvent>,

@@ -100,7 +100,7 @@ pub enum Rejected {
     Docker(#[from] DockerError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// An untrusted build on a server without a sandbox (THREATS.md: never run with less).
+    /// An untrusted build on a server without a sandbox (docs/THREATS.md: never run with less).
     #[error("{reason}\n\nhint: {hint}")]
     NoSandbox { reason: String, hint: &'static str },
     #[error(transparent)]

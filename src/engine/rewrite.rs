@@ -2,7 +2,7 @@
 //!
 //! Each component's image becomes `<registry>/<name>:<COMMIT_SHA>` of the checkout's HEAD, pinned to its
 //! registry digest when that tag exists, unless `--image NAME=REF` names it; the specs are edited the
-//! way a build edits them (SPEC §7).
+//! way a build edits them (docs/SPEC.md §7).
 
 use std::collections::BTreeMap;
 

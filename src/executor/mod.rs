@@ -1,4 +1,4 @@
-//! Executors: the one place that knows where and as whom a build's steps run (SPEC §19; the shape of
+//! Executors: the one place that knows where and as whom a build's steps run (docs/SPEC.md §19; the shape of
 //! Woodpecker's `pipeline/backend` `Backend`): set up a build, start a step, wait, stream its output,
 //! tear down.
 //!
@@ -70,7 +70,7 @@ pub enum ExecutorError {
         #[source]
         source: std::io::Error,
     },
-    /// Untrusted builds get no Docker daemon (THREATS.md property 1).
+    /// Untrusted builds get no Docker daemon (docs/THREATS.md property 1).
     #[error(
         "{} a Docker daemon, which untrusted builds do not get here\n\nhint: a maintainer can run this build as trusted by pushing its commit to a branch of the repository",
         if steps.len() == 1 { format!("{} needs", steps[0]) } else { format!("{} need", steps.join(", ")) }

@@ -1,4 +1,4 @@
-//! The `sandbox` executor: untrusted builds on a private engine under gVisor (THREATS.md property 1;
+//! The `sandbox` executor: untrusted builds on a private engine under gVisor (docs/THREATS.md property 1;
 //! ARCHITECTURE.md "Running untrusted builds").
 //!
 //! The engine is a second Docker daemon that `steps/sandbox/start.sh` starts inside a network namespace

@@ -1,5 +1,5 @@
 //! Host paths built from input: the one place that decides whether a name or a path from a build file,
-//! a pipeline spec, a task's output or a URL may become a path on this machine (THREATS.md property 6).
+//! a pipeline spec, a task's output or a URL may become a path on this machine (docs/THREATS.md property 6).
 //!
 //! Two types, and no other way in: a [`Segment`] is one checked name (a build id, a pipeline, task or
 //! output name); a [`Rooted`] is a path proven to stay under a root the server chose (its data

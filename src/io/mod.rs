@@ -1,5 +1,5 @@
-//! Everything that reaches outside the process: one module per outside system, none of them knows a
-//! build. `docker` is the only user of bollard, `source` the only one of gix and git, `registry` the only
+//! Everything that reaches outside the process: one module per outside system, none of them uses a
+//! layer above it. `docker` is the only user of bollard, `source` the only one of gix and git, `registry` the only
 //! one that speaks the OCI distribution protocol, `store` the only one of the database, `http` the one
 //! HTTP client (with `upload` on top of it for the Kubeflow and Artifact Registry upload APIs). `image`
 //! reads build contexts from disk, `secrets` and `credentials` read the values the server was given,

@@ -1,4 +1,4 @@
-//! The promotion action (SPEC §11): check the rules, then move the environment's names onto exactly what
+//! The promotion action (docs/SPEC.md §11): check the rules, then move the environment's names onto exactly what
 //! the build produced (registry-side manifest copies, never a rebuild), publish the spec under the
 //! environment's names, launch the environment's run, and record who, when, why and what.
 //!

@@ -1,4 +1,4 @@
-//! Environments and promotion (SPEC §11): `policy` is the one rule engine (pure); `action` checks it
+//! Environments and promotion (docs/SPEC.md §11): `policy` is the one rule engine (pure); `action` checks it
 //! under the environment's lock and moves the environment's names onto the build's digests.
 
 pub mod action;

@@ -1,4 +1,4 @@
-//! The `kfp` backend: a run on Kubeflow Pipelines through its REST API v2beta1 (research/kfp.md §4):
+//! The `kfp` backend: a run on Kubeflow Pipelines through its REST API v2beta1 (docs/research/kfp.md §4):
 //! create from the pipeline version this build uploaded (or the spec inline), poll, terminate.
 
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! The embedded local backend: runs a compiled pipeline with Docker on this machine, as the KFP backend
-//! would run it (`research/kfp.md` §3.3, §3.5; SPEC §9), not as kfp.local does where the two differ.
+//! would run it (`docs/research/kfp.md` §3.3, §3.5; docs/SPEC.md §9), not as kfp.local does where the two differ.
 //!
 //! What a task sees: the ExecutorInput JSON for `{{$}}` and every string placeholder, the IR `command`
 //! as its entrypoint, the pipeline root bind-mounted at the same absolute path so an artifact's URI
@@ -14,7 +14,7 @@
 //! to `/tmp/kfp/outputs`; here a run keeps everything in one place). `{{$.pipeline_root}}` is the
 //! run's directory.
 //!
-//! What a task may touch (THREATS.md property 6): its own directory, mounted read-write, and its input
+//! What a task may touch (docs/THREATS.md property 6): its own directory, mounted read-write, and its input
 //! artifacts, each mounted read-only at its path; nothing else of the run, of other runs or of the
 //! host. Every path is a [`crate::io::host_path`] path: task and output names are single segments (the IR
 //! reader refuses others), an ExecutorOutput URI must lie in the task's own directory, and a link a
@@ -189,7 +189,7 @@ impl LocalRunner {
     }
 
     /// The directories an importer may take a local file from (a spec is input: an `artifactUri`
-    /// of `/var/run/docker.sock` or `/etc` must not be mounted into a task, THREATS property 6).
+    /// of `/var/run/docker.sock` or `/etc` must not be mounted into a task, docs/THREATS.md property 6).
     pub fn with_import_roots(mut self, roots: &[PathBuf]) -> Result<LocalRunner, HostPathError> {
         self.import_roots = roots.iter().map(Rooted::root).collect::<Result<_, _>>()?;
         Ok(self)

@@ -1,4 +1,4 @@
-//! Run backends (SPEC §9): one [`PipelineRunner`] trait, three implementations. `local` runs a compiled
+//! Run backends (docs/SPEC.md §9): one [`PipelineRunner`] trait, three implementations. `local` runs a compiled
 //! pipeline with Docker on this machine; `kfp` and `vertex` launch it on Kubeflow Pipelines or Vertex AI
 //! and poll it. `ir` and `cel` are the pure parts the local runner stands on.
 //!

@@ -1,4 +1,4 @@
-//! The `vertex` backend: a Vertex AI PipelineJob (research/kfp.md §5): created from the Artifact
+//! The `vertex` backend: a Vertex AI PipelineJob (docs/research/kfp.md §5): created from the Artifact
 //! Registry template this build uploaded (`templateUri` with its `sha256:` version) or the spec inline,
 //! polled, cancelled. Metrics come from the job's task details (artifact metadata of `system.Metrics`).
 

@@ -1,4 +1,4 @@
-//! The JSON API (SPEC §12), modelled on Cloud Build's REST methods:
+//! The JSON API (docs/SPEC.md §12), modelled on Cloud Build's REST methods:
 //!
 //! | method | path |
 //! | --- | --- |
@@ -28,10 +28,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::State;
 use super::jobs::BuildJob;
-use super::{State, scheduler};
+use super::scheduler::{self, Admitted, Cause};
 use crate::io::source::mirror::{self, Mirror, MirrorError};
-use crate::io::store::queue::{BuildFilter, Cancelled, NewBuild, QueuedBuild};
+use crate::io::store::queue::{BuildFilter, Cancelled, QueuedBuild};
 use crate::promote::{Action, Actor, PromoteError, Promoter};
 use crate::record::{Build, Status};
 use crate::trigger::{self, Decision, Event, GitRef, Kind, Repo};
@@ -375,30 +376,13 @@ pub async fn retry(state: &Arc<State>, build_id: &str, who: &str) -> Result<Valu
     job.trigger.reason = format!("retry of build {build_id} by {who}");
     job.trigger.decision = "build".into();
     // A token holder asking for the retry is its approval: it keeps its trust and runs.
-    enqueue(state, job, old.concurrency_group.clone().map(|g| (g, false)), Status::Queued, "").await
+    let group = old.concurrency_group.clone().map(|g| (g, false));
+    enqueue(state, Admitted { job, status: Status::Queued, detail: String::new(), group }).await
 }
 
-async fn enqueue(
-    state: &Arc<State>,
-    job: BuildJob,
-    group: Option<(String, bool)>,
-    status: Status,
-    detail: &str,
-) -> Result<Value, ApiError> {
-    let build_id = uuid::Uuid::new_v4().to_string();
-    let new = NewBuild {
-        build_id: build_id.clone(),
-        repository: job.repository.clone(),
-        request: serde_json::to_string(&job).map_err(internal)?,
-        concurrency_group: group.as_ref().map(|(g, _)| g.clone()),
-        trigger_name: job.trigger.name.clone().unwrap_or_default(),
-        ref_name: job.ref_name(),
-        commit_sha: job.commit_sha.clone(),
-        delivery_id: None,
-        status: status.as_str().into(),
-    };
-    state.db.enqueue(&new).await.map_err(internal)?;
-    scheduler::accepted(state, &build_id, &job, status, detail, group).await;
+/// Queues an admitted build ([`scheduler::queue`], the one way in) and answers with its view.
+async fn enqueue(state: &Arc<State>, admitted: Admitted) -> Result<Value, ApiError> {
+    let build_id = scheduler::queue(state, admitted, Cause::Api).await.map_err(internal)?;
     Ok(build_view(state, &row(state, &build_id).await?))
 }
 
@@ -474,7 +458,7 @@ async fn create(
 }
 
 /// A manual run: a branch's tip or a commit on it (or a tag's commit) of a configured repository,
-/// through the build file's triggers as a `manual` event (SPEC §10); a file without triggers just builds.
+/// through the build file's triggers as a `manual` event (docs/SPEC.md §10); a file without triggers just builds.
 ///
 /// A manual run is trusted (it gets secrets and may be promoted), so what it builds must be the
 /// repository's own code: `commitSha` is a full commit id (never a ref such as `refs/pull/7/head`), and
@@ -496,26 +480,25 @@ pub async fn manual_run(state: &Arc<State>, body: &CreateBody, who: &str) -> Res
     if let Some(sha) = &body.commit_sha {
         check_commit_id(sha).map_err(bad)?;
     }
-    // Git runs on a blocking thread, never on the runtime: the fetch, and where the commit is.
-    let placed = {
-        let (root, url, name, wanted) = (state.mirrors(), repo.url.clone(), repo.name.clone(), body.commit_sha.clone());
-        let (git_ref, full) = (git_ref.clone(), full.clone());
-        tokio::task::spawn_blocking(move || -> Result<(Mirror, Result<String, String>), String> {
-            let mirror = Mirror::open(&root, &url).map_err(|e| crate::error_chain(&e))?;
-            mirror.fetch().map_err(|e| crate::error_chain(&e))?;
-            let placed =
-                place(&mirror, &name, &git_ref, &full, wanted.as_deref()).map_err(|e| crate::error_chain(&e))?;
-            Ok((mirror, placed))
+    let mirror = state.mirror(&repo.url, None).await.map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e))?;
+    // Git runs on a blocking thread, never on the runtime: where the commit is.
+    let (mirror, placed) = {
+        let (name, wanted, git_ref, full) = (repo.name.clone(), body.commit_sha.clone(), git_ref.clone(), full.clone());
+        tokio::task::spawn_blocking(move || {
+            let placed = place(&mirror, &name, &git_ref, &full, wanted.as_deref());
+            (mirror, placed)
         })
         .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r)
-        .map_err(|e| {
-            ApiError::new(StatusCode::BAD_GATEWAY, format!("cannot fetch `{}`: {e}", mirror::redact(&repo.url)))
-        })?
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
     };
-    let (mirror, placed) = placed;
-    let sha = placed.map_err(bad)?;
+    let sha = placed
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("cannot fetch `{}`: {}", mirror::redact(&repo.url), crate::error_chain(&e)),
+            )
+        })?
+        .map_err(bad)?;
     let mirror = Arc::new(mirror);
     let (path, bytes) = super::intake::read_build_file(&mirror, &sha, repo.config.as_deref())
         .await
@@ -573,7 +556,7 @@ pub async fn manual_run(state: &Arc<State>, body: &CreateBody, who: &str) -> Res
         }
     }
     let (status, detail) = super::intake::admission(&repo, &job, needs_approval);
-    enqueue(state, job, group, status, &detail).await
+    enqueue(state, Admitted { job, status, detail, group }).await
 }
 
 /// `commitSha` of a manual run: a full commit id, so that it names a commit and never a ref (a
@@ -666,7 +649,7 @@ const FOLLOW_LINE_LIMIT: usize = 64 * 1024;
 
 /// The build's log as Server-Sent Events: every line so far, then each new one as the build writes it
 /// (event `line`), then event `end` with the final status once the build has ended. Callers have
-/// looked the build up ([`row`]): an unknown id never gets a stream. Bounded (THREATS.md property
+/// looked the build up ([`row`]): an unknown id never gets a stream. Bounded (docs/THREATS.md property
 /// 7): at most `maxStreams` follows are open at once (one more is answered 429), each for at most
 /// [`FOLLOW_LIMIT`], reading only the bytes added since its last look.
 pub fn follow(

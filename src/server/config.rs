@@ -1,4 +1,4 @@
-//! The server's config file (SPEC §12), read with the build file's decoder so that every problem is
+//! The server's config file (docs/SPEC.md §12), read with the build file's decoder so that every problem is
 //! reported at once as `FILE:LINE:COL: field: message`.
 //!
 //! ```yaml

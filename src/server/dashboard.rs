@@ -1,4 +1,4 @@
-//! The dashboard (SPEC §12): server-rendered HTML (minijinja templates compiled into the binary), no
+//! The dashboard (docs/SPEC.md §12): server-rendered HTML (minijinja templates compiled into the binary), no
 //! JavaScript build step; the build page follows its log with a few lines of `EventSource`.
 //!
 //! Buttons post forms to the same operations as the JSON API (one rule engine behind both). Signing in
@@ -196,7 +196,7 @@ async fn environment_rows(state: &State, record: &Build) -> Vec<Value> {
     rows
 }
 
-/// This build's compiled spec against the spec of each environment's current release (SPEC §12), so
+/// This build's compiled spec against the spec of each environment's current release (docs/SPEC.md §12), so
 /// a reviewer sees what promoting it would change. Environments holding this build, or a release whose
 /// spec this server does not have, are left out.
 async fn spec_diffs(state: &State, record: &Build) -> Vec<Value> {

@@ -1,8 +1,8 @@
-//! From an event to its trigger decision against the repository mirror (SPEC §10): the build file at the
+//! From an event to its trigger decision against the repository mirror (docs/SPEC.md §10): the build file at the
 //! event's commit, the `triggers:` that decide (every push, tag and pull request without them), the
 //! changed files between the commits [`trigger::diff_base`] names, and [`trigger::decide`].
 //!
-//! A pull request cannot write its own gate (../shared/THREATS.md property 4): whether it builds, how it
+//! A pull request cannot write its own gate (docs/THREATS.md property 4): whether it builds, how it
 //! is reported (a path filter's skip is a success status) and which concurrency group it joins (and
 //! cancels) are decided by the `triggers:` of the build file on its BASE branch, as Cloud Build keeps
 //! triggers outside the repository. The head's build file must still load (it is what builds), but its

@@ -1,5 +1,5 @@
-//! Webhooks in (SPEC §12): verify the signature over the raw body, parse, keep the delivery, answer
-//! 202; then, off the request path, decide what it asks for (SPEC §10) and enqueue it.
+//! Webhooks in (docs/SPEC.md §12): verify the signature over the raw body, parse, keep the delivery, answer
+//! 202; then, off the request path, decide what it asks for (docs/SPEC.md §10) and enqueue it.
 //!
 //! Answers: 401 for a missing or wrong signature, 413 for a body over the limit, 400 for a body that
 //! does not parse, 200 for a ping and for a delivery already kept (a redelivery with the same id, or
@@ -17,11 +17,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::State;
 use super::evaluation::{Evaluation, evaluate};
 use super::jobs::BuildJob;
-use super::{State, scheduler};
-use crate::io::source::mirror::{self, Mirror};
-use crate::io::store::queue::{Delivery, Duplicate, Kept, NewBuild};
+use super::scheduler::{self, Admitted, Cause};
+use crate::io::source::mirror::Mirror;
+use crate::io::store::queue::{Delivery, Duplicate, Kept};
 use crate::record::Status;
 use crate::trigger::{self, Decision, Event, Forge, Incoming};
 
@@ -190,7 +191,7 @@ enum Outcome {
     /// A comment, and what it did (approved builds, or why not).
     Comment(String),
     /// A build decided: queued, or ended at once (skipped, failed before it could start).
-    Build { job: Box<BuildJob>, status: Status, detail: String, group: Option<(String, bool)> },
+    Build(Box<Admitted>),
 }
 
 async fn process(state: &Arc<State>, delivery: &Delivery) -> Result<(), String> {
@@ -206,24 +207,10 @@ async fn process(state: &Arc<State>, delivery: &Delivery) -> Result<(), String> 
             .finish_delivery(&delivery.id, &format!("comment: {what}"), None)
             .await
             .map_err(|e| crate::error_chain(&e)),
-        Outcome::Build { job, status, detail, group } => {
-            let build_id = uuid::Uuid::new_v4().to_string();
-            let new = NewBuild {
-                build_id: build_id.clone(),
-                repository: job.repository.clone(),
-                request: serde_json::to_string(&job).expect("a job serialises"),
-                concurrency_group: group.as_ref().map(|(g, _)| g.clone()),
-                trigger_name: job.trigger.name.clone().unwrap_or_default(),
-                ref_name: job.ref_name(),
-                commit_sha: job.commit_sha.clone(),
-                delivery_id: Some(delivery.id.clone()),
-                status: status.as_str().to_string(),
-            };
-            let text = format!("build {build_id}: {}", job.trigger.reason);
-            state.db.finish_delivery(&delivery.id, &text, Some(&new)).await.map_err(|e| crate::error_chain(&e))?;
-            scheduler::accepted(state, &build_id, &job, status, &detail, group).await;
-            Ok(())
-        }
+        Outcome::Build(admitted) => scheduler::queue(state, *admitted, Cause::Delivery(&delivery.id))
+            .await
+            .map(drop)
+            .map_err(|e| crate::error_chain(&e)),
     }
 }
 
@@ -253,23 +240,9 @@ async fn decide(state: &Arc<State>, delivery: &Delivery) -> Outcome {
         return Outcome::Ignored(format!("{what} {} deleted", event.git_ref.name()));
     }
     let (mut job, needs_approval) = job_for(&repo, &event);
-    let fetched = {
-        let (root, url) = (state.mirrors(), repo.url.clone());
-        tokio::task::spawn_blocking(move || -> Result<Mirror, String> {
-            let mirror = Mirror::open(&root, &url).map_err(|e| crate::error_chain(&e))?;
-            mirror.fetch().map_err(|e| crate::error_chain(&e))?;
-            Ok(mirror)
-        })
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r)
-    };
-    let mirror = match fetched {
+    let mirror = match state.mirror(&repo.url, None).await {
         Ok(mirror) => mirror,
-        Err(e) => {
-            let detail = format!("cannot fetch `{}`: {e}", mirror::redact(&repo.url));
-            return failed(job, detail);
-        }
+        Err(detail) => return failed(job, detail),
     };
     let evaluated = {
         let configured = repo.config.clone();
@@ -301,12 +274,12 @@ async fn decide(state: &Arc<State>, delivery: &Delivery) -> Outcome {
         Decision::Build { trigger, substitutions, concurrency, .. } => {
             let group = building(&mut job, trigger, substitutions, &BTreeMap::new(), concurrency);
             let (status, detail) = admission(&repo, &job, needs_approval);
-            Outcome::Build { job: Box::new(job), status, detail, group }
+            Outcome::Build(Box::new(Admitted { job, status, detail, group }))
         }
         Decision::Skip { trigger, reason } => {
             job.trigger.decision = "skip".into();
             job.trigger.name = trigger;
-            Outcome::Build { job: Box::new(job), status: Status::Skipped, detail: reason, group: None }
+            Outcome::Build(Box::new(Admitted { job, status: Status::Skipped, detail: reason, group: None }))
         }
     }
 }
@@ -316,7 +289,7 @@ fn failed(mut job: BuildJob, detail: String) -> Outcome {
         job.trigger.decision = "build".into();
         job.trigger.reason = "the build could not start".into();
     }
-    Outcome::Build { job: Box::new(job), status: Status::Failure, detail, group: None }
+    Outcome::Build(Box::new(Admitted { job, status: Status::Failure, detail, group: None }))
 }
 
 /// A pull request comment: when it is the repository's approval command from someone who may approve

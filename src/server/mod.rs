@@ -1,4 +1,4 @@
-//! `pipewright serve` (SPEC §12): webhooks in, builds queued and run, state served as a JSON API and a
+//! `pipewright serve` (docs/SPEC.md §12): webhooks in, builds queued and run, state served as a JSON API and a
 //! dashboard.
 //!
 //! ```text
@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::io::docker::Docker;
 use crate::io::registry::Registry;
+use crate::io::source::mirror::{self, Mirror};
 use crate::io::store::Store;
 use crate::io::store::db::Database;
 pub use config::ServerConfig;
@@ -102,6 +103,17 @@ pub struct State {
 impl State {
     fn mirrors(&self) -> PathBuf {
         self.store.root().join("mirrors")
+    }
+
+    /// The repository's mirror, fetched ([`Mirror::fetched`]) on a blocking thread, never on the
+    /// runtime; the error names the repository without its credentials.
+    async fn mirror(&self, url: &str, having: Option<&str>) -> Result<Mirror, String> {
+        let (root, owned, having) = (self.mirrors(), url.to_string(), having.map(str::to_string));
+        tokio::task::spawn_blocking(move || Mirror::fetched(&root, &owned, having.as_deref()))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| crate::error_chain(&e)))
+            .map_err(|e| format!("cannot fetch `{}`: {e}", mirror::redact(url)))
     }
 
     /// The name behind a bearer token, if it is one of the configured tokens (constant-time compare).

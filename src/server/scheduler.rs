@@ -9,8 +9,8 @@ use super::State;
 use super::jobs::BuildJob;
 use super::status::CommitState;
 use crate::engine::Engine;
-use crate::io::source::mirror::{self, Mirror};
-use crate::io::store::queue::{Cancelled, QueuedBuild};
+use crate::io::store::db::DbError;
+use crate::io::store::queue::{Cancelled, NewBuild, QueuedBuild};
 use crate::record::{Build, FailureInfo, FailureType, Status, Timestamp};
 
 /// Ends what a killed predecessor left: its containers, and its running builds (as `INTERNAL_ERROR`,
@@ -141,25 +141,9 @@ async fn run_build(state: &Arc<State>, row: &QueuedBuild, cancel: CancellationTo
     };
     // The commit was fetched when the event was decided; a retry or a manual run may be of a commit the
     // mirror has not seen yet.
-    let mirror = {
-        let (root, url, sha) = (state.mirrors(), repo.url.clone(), job.commit_sha.clone());
-        tokio::task::spawn_blocking(move || -> Result<Mirror, String> {
-            let mirror = Mirror::open(&root, &url).map_err(|e| crate::error_chain(&e))?;
-            if mirror.resolve(&sha).map_err(|e| crate::error_chain(&e))?.is_none() {
-                mirror.fetch().map_err(|e| crate::error_chain(&e))?;
-            }
-            Ok(mirror)
-        })
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r)
-    };
-    let mirror = match mirror {
+    let mirror = match state.mirror(&repo.url, Some(&job.commit_sha)).await {
         Ok(mirror) => mirror,
-        Err(e) => {
-            let detail = format!("cannot fetch `{}`: {e}", mirror::redact(&repo.url));
-            return end_without_running(state, row, &job, &detail).await;
-        }
+        Err(detail) => return end_without_running(state, row, &job, &detail).await,
     };
     let request = job.request(&row.build_id, mirror.path(), state);
     let engine = Engine {
@@ -201,6 +185,64 @@ async fn end_without_running(state: &Arc<State>, row: &QueuedBuild, job: &BuildJ
     let (state, build_id, job, detail) = (state.clone(), row.build_id.clone(), job.clone(), detail.to_string());
     tokio::spawn(async move { report(&state, &build_id, &job, Status::Failure, &detail).await });
     Status::Failure
+}
+/// A build the server decided to make, before it is queued: its job, how it starts (queued, waiting
+/// for approval, or ended at once: skipped, failed before it could start) and the concurrency group it
+/// joins, with whether it cancels the group's older builds.
+#[derive(Debug)]
+pub struct Admitted {
+    pub job: BuildJob,
+    pub status: Status,
+    pub detail: String,
+    pub group: Option<(String, bool)>,
+}
+
+/// Why a build could not be queued.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("cannot keep the build's job")]
+    Job(#[source] serde_json::Error),
+    #[error("cannot queue the build")]
+    Store(#[source] DbError),
+}
+
+/// Where an admitted build came from: a webhook delivery (queued in the same transaction that ends
+/// the delivery, so a replayed delivery can never build twice) or the API (a manual run, a retry).
+pub enum Cause<'a> {
+    Delivery(&'a str),
+    Api,
+}
+
+/// The one way a build enters the queue, for webhooks, manual runs and retries: the queue row, then
+/// [`accepted`] (the record of a build that does not run, the group's older builds cancelled, the
+/// commit status). Returns the new build's id.
+pub async fn queue(state: &Arc<State>, admitted: Admitted, cause: Cause<'_>) -> Result<String, QueueError> {
+    let Admitted { job, status, detail, group } = admitted;
+    let build_id = uuid::Uuid::new_v4().to_string();
+    let new = NewBuild {
+        build_id: build_id.clone(),
+        repository: job.repository.clone(),
+        request: serde_json::to_string(&job).map_err(QueueError::Job)?,
+        concurrency_group: group.as_ref().map(|(g, _)| g.clone()),
+        trigger_name: job.trigger.name.clone().unwrap_or_default(),
+        ref_name: job.ref_name(),
+        commit_sha: job.commit_sha.clone(),
+        delivery_id: match cause {
+            Cause::Delivery(id) => Some(id.to_string()),
+            Cause::Api => None,
+        },
+        status: status.as_str().to_string(),
+    };
+    let stored = match cause {
+        Cause::Delivery(id) => {
+            let text = format!("build {build_id}: {}", job.trigger.reason);
+            state.db.finish_delivery(id, &text, Some(&new)).await
+        }
+        Cause::Api => state.db.enqueue(&new).await,
+    };
+    stored.map_err(QueueError::Store)?;
+    accepted(state, &build_id, &job, status, &detail, group).await;
+    Ok(build_id)
 }
 
 /// After a decided delivery (or a manual run, a retry) was enqueued: the record of a build that ended

@@ -1,4 +1,4 @@
-//! Dashboard sign-in (THREATS.md property 5; ARCHITECTURE.md "Trust boundaries").
+//! Dashboard sign-in (docs/THREATS.md property 5; ARCHITECTURE.md "Trust boundaries").
 //!
 //! Signing in with an API token starts a session: the browser gets a random session id in a cookie
 //! (`HttpOnly`, `SameSite=Strict`, `Path=/`, `Max-Age` the configured `sessionTimeout`, and `Secure`

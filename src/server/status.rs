@@ -1,4 +1,4 @@
-//! Commit statuses on GitHub (SPEC §12): `POST {api}/repos/{owner}/{repo}/statuses/{sha}`. Posted in
+//! Commit statuses on GitHub (docs/SPEC.md §12): `POST {api}/repos/{owner}/{repo}/statuses/{sha}`. Posted in
 //! order by one task (a `success` must not be overtaken by the `pending` before it), retried three
 //! times; a failure is logged, never a reason to fail a build.
 

@@ -1,4 +1,4 @@
-//! THREATS.md property 2 against a real `pipewright serve`: a build file cannot direct a server
+//! docs/THREATS.md property 2 against a real `pipewright serve`: a build file cannot direct a server
 //! credential to a host of its choosing, a token goes only to the origin the server config lists it
 //! for, and the config's `env:` secrets leave the server's environment. Every request a destination
 //! receives is recorded by a local fake (`contract::FakeKfp`) and checked from outside.

@@ -2,7 +2,7 @@
 //! (`steps/rust`, `steps/debian-git`; nothing can be pulled here), and the image runs `pipewright
 //! version`, `pipewright validate` on the example, and `git`.
 //!
-//! A container cannot download crates here (SPEC §15), so the build context is the one `docker
+//! A container cannot download crates here (docs/SPEC.md §15), so the build context is the one `docker
 //! build .` would get (the repository through its `.dockerignore`) plus the crates of `Cargo.lock`,
 //! vendored on the host, and a `.cargo/config.toml` that points cargo at them. The repository itself
 //! is not written to. The legacy builder is used so that every image the build makes is named in

@@ -1,4 +1,4 @@
-//! THREATS.md property 6, played by the attacker: hostile pipeline specs run by the real
+//! docs/THREATS.md property 6, played by the attacker: hostile pipeline specs run by the real
 //! `pipewright run-pipeline` with real containers, a hostile `pipeline.name` built by `pipewright run`,
 //! and `..%2F` and unknown build ids sent to a real `pipewright serve`. Each shows the attack fails
 //! with a clear error and that nothing outside moved (canary files read and compared from outside).

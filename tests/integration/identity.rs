@@ -1,4 +1,4 @@
-//! THREATS property 5 (identity is proven where it matters), played against a real `pipewright
+//! docs/THREATS.md property 5 (identity is proven where it matters), played against a real `pipewright
 //! serve`. The dashboard: a cookie holds a session id (never the API token), every form needs the
 //! session's CSRF token and this server's origin, the API takes no cookie for a write, signing out
 //! and the session timeout end a session. The CLI: while a server owns the data directory, its

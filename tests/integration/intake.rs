@@ -1,4 +1,4 @@
-//! The attacks on intake of ../shared/THREATS.md properties 2, 4, 5 and 7, each against a real
+//! The attacks on intake of docs/THREATS.md properties 2, 4, 5 and 7, each against a real
 //! `pipewright serve`, real git repositories and its real mirror, checked from outside (the API, the
 //! commit statuses the server posts, the SQLite file read with the `sqlite3` CLI and byte by byte):
 //! a manual run laundering a fork's commit onto `main`, a pull request writing its own gate, a replay

@@ -415,3 +415,56 @@ fn layout_the_checker_sees_edges() {
     );
     assert_eq!(names.into_iter().collect::<Vec<_>>(), ["io::docker", "kfp", "plan", "record"]);
 }
+
+/// Where a code map row can point: every folder of either crate that holds more than a module's
+/// `tests.rs` (data folders such as templates included), and every module file at a crate's top or
+/// in a group folder (`src/io/`).
+fn mapped_paths() -> BTreeSet<String> {
+    fn walk(dir: &Path, label: &str, top: bool, out: &mut BTreeSet<String>) {
+        let mut entries: Vec<PathBuf> =
+            std::fs::read_dir(dir).expect("a source folder").map(|e| e.expect("entry").path()).collect();
+        entries.sort();
+        let grouped = top || GROUPS.iter().any(|g| dir.ends_with(g));
+        let mut own = false;
+        for path in entries {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            if path.is_dir() {
+                walk(&path, &format!("{label}{name}/"), false, out);
+            } else if !is_test_file(&path) {
+                own = true;
+                if grouped && name.ends_with(".rs") && !["lib.rs", "main.rs", "mod.rs"].contains(&name.as_str()) {
+                    out.insert(format!("{label}{name}"));
+                }
+            }
+        }
+        if own && !top {
+            out.insert(label.to_string());
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(&Path::new(ROOT).join("src"), "src/", true, &mut out);
+    walk(&Path::new(ROOT).join("crates/core/src"), "crates/core/src/", true, &mut out);
+    out
+}
+
+#[test]
+fn layout_the_code_map_has_one_row_per_folder() {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let start = text.find("\n## Code map").expect("ARCHITECTURE.md has a \"Code map\" section");
+    let section = &text[start + 1..];
+    let section = &section[..section[1..].find("\n## ").map_or(section.len(), |at| at + 1)];
+    let rows: Vec<String> = section
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `")?.split_once('`').map(|(path, _)| path.to_string()))
+        .collect();
+    let listed: BTreeSet<String> = rows.iter().cloned().collect();
+    assert_eq!(listed.len(), rows.len(), "a path has two rows in ARCHITECTURE.md's code map: {rows:?}");
+    let on_disk = mapped_paths();
+    let missing: Vec<&String> = on_disk.difference(&listed).collect();
+    let stale: Vec<&String> = listed.difference(&on_disk).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "ARCHITECTURE.md's code map and the folders differ:\n  no row for {missing:?}\n  rows for nothing on disk {stale:?}"
+    );
+}
+

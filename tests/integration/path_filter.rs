@@ -1,4 +1,4 @@
-//! The path-filter case matrix (peers.md §2.6, SPEC §10) against real git repositories: each row makes a
+//! The path-filter case matrix (peers.md §2.6, docs/SPEC.md §10) against real git repositories: each row makes a
 //! history in a repository standing in for the forge, has the forge's webhook payload parsed by
 //! `trigger::parse`, fetches the server's mirror over `file://`, and evaluates the event the way the
 //! intake worker does (`server::evaluation::evaluate`: build file at the commit, `diff_base`, the mirror's

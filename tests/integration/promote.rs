@@ -1,4 +1,4 @@
-//! Environments and promotion (SPEC §11) through the real binary: releases recorded in the data
+//! Environments and promotion (docs/SPEC.md §11) through the real binary: releases recorded in the data
 //! directory's database, rules checked by the one rule engine, tags moved in the local registry.
 
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! THREATS.md property 8: records are never torn or lost. An approval and a refused promotion given
+//! docs/THREATS.md property 8: records are never torn or lost. An approval and a refused promotion given
 //! while a real build runs (through a real server, and through the CLI in another process) are still
 //! in the record after the engine's last save, and the status is final; a disk that fills up during a
 //! build fails it with "record not saved", leaving the last record whole. Every check reads the record

@@ -1,4 +1,4 @@
-//! THREATS.md property 1 and 2, played for real: a fork's pull request, sent to a real `pipewright
+//! docs/THREATS.md property 1 and 2, played for real: a fork's pull request, sent to a real `pipewright
 //! serve` as a signed GitHub webhook, runs steps that try to get out, and every attempt fails. The
 //! untrusted build runs on the sandbox executor (the private engine `steps/sandbox/start.sh` starts,
 //! under gVisor's `runsc`); each test checks from outside that nothing moved and nothing was left.

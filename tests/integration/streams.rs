@@ -1,4 +1,4 @@
-//! THREATS property 7 for log follows, against a real `pipewright serve`: a client that opens
+//! docs/THREATS.md property 7 for log follows, against a real `pipewright serve`: a client that opens
 //! follow after follow (Server-Sent Events) gets `429` once `maxStreams` are open, on the API and
 //! the dashboard alike, and a stream that is closed gives its place back.
 

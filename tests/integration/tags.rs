@@ -1,4 +1,4 @@
-//! THREATS property 3 played for real: a run that tries to name another commit's tags.
+//! docs/THREATS.md property 3 played for real: a run that tries to name another commit's tags.
 
 use crate::registry::{Cleanup, REGISTRY, registry_ready, tags, unique};
 use crate::support::*;

@@ -1,6 +1,6 @@
 //! The pure half of host paths (the product's `host_path` holds the rest): a [`Segment`] is one checked
 //! name (a build id, a pipeline, task or output name) that may become one component of a path on the
-//! host, so `../x`, `/proc/self/environ` or a name with a `/` in it never does (THREATS.md property 6).
+//! host, so `../x`, `/proc/self/environ` or a name with a `/` in it never does (docs/THREATS.md property 6).
 
 use std::fmt;
 

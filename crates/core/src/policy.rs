@@ -1,4 +1,4 @@
-//! The rules of an environment and the one engine that checks them (SPEC §11). Pure: the caller gathers
+//! The rules of an environment and the one engine that checks them (docs/SPEC.md §11). Pure: the caller gathers
 //! the facts (the build, the release now in the environment, the history, the approvals) and gets back
 //! either "admitted" or every rule that refused, each naming itself and the value it saw.
 

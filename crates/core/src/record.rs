@@ -1,4 +1,4 @@
-//! The record of a build: Cloud Build's `Build` resource (research/cloudbuild.md §9) plus pipewright's
+//! The record of a build: Cloud Build's `Build` resource (docs/research/cloudbuild.md §9) plus pipewright's
 //! own fields. It is what `--format json` prints and what is kept under the data directory.
 //!
 //! Secret values never enter a record: steps carry the *names* of their secret env vars only, and every
@@ -278,7 +278,7 @@ pub struct Build {
     /// The build file, repository-relative.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub config_path: String,
-    /// One entry per pipeline component (SPEC §6).
+    /// One entry per pipeline component (docs/SPEC.md §6).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub components: Vec<ComponentRecord>,
     /// Every image value the specs phase changed.

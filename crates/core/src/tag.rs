@@ -1,4 +1,4 @@
-//! Which registry tags a build may write (THREATS property 3: no tag moves outside promotion).
+//! Which registry tags a build may write (docs/THREATS.md property 3: no tag moves outside promotion).
 //!
 //! Promotion moves `<env>` and `<env>-<COMMIT_SHA>` in the same repositories a build pushes to, and
 //! the component images are named `<COMMIT_SHA>` and `ctx-<hash>`. A [`Tag`] is the only way to name

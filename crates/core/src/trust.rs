@@ -1,5 +1,5 @@
 //! Trust: whose code a build runs, decided once from its event before anything runs
-//! (../shared/THREATS.md properties 1 and 2; ARCHITECTURE.md "Trust boundaries").
+//! (docs/THREATS.md properties 1 and 2; ARCHITECTURE.md "Trust boundaries").
 //!
 //! A build is **trusted** when the code it runs was put in the repository by someone with push rights:
 //! pushes and tags, a manual run by an API token holder, `pipewright run` on one's own machine. A pull

@@ -1,5 +1,5 @@
 //! The images phase: one image per pipeline component, tagged with the commit SHA, built only when its
-//! context changed (SPEC §6); then Cloud Build's `images:` are pushed.
+//! context changed (docs/SPEC.md §6); then Cloud Build's `images:` are pushed.
 //!
 //! Reuse: an image built by pipewright carries the label `pipewright.context-hash=<hash>` and, in a
 //! registry, the tag `ctx-<hash>`. If that tag exists and its config has the label, the commit tag is

@@ -1,4 +1,4 @@
-//! The phases after the steps (SPEC §1): component images, Cloud Build `images:`, spec rewriting,
+//! The phases after the steps (docs/SPEC.md §1): component images, Cloud Build `images:`, spec rewriting,
 //! compile and check, upload. Each phase either completes or fails the build with a detail that names
 //! what to fix; a failed phase stops the build before anything is uploaded.
 

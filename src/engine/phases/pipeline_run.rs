@@ -1,4 +1,4 @@
-//! The run phase (SPEC §9): launch the checked pipeline on the configured backend, wait for it with a
+//! The run phase (docs/SPEC.md §9): launch the checked pipeline on the configured backend, wait for it with a
 //! deadline, and keep its state, tasks and metrics in the record. A run that fails fails the build.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! The specs, compile and check phases (SPEC §7, §8): point every component spec at exactly the image
+//! The specs, compile and check phases (docs/SPEC.md §7, §8): point every component spec at exactly the image
 //! this build made, run `pipeline.compile`, then check the compiled (or committed) pipeline spec names
 //! only this build's images.
 
@@ -22,7 +22,7 @@ pub(super) struct CheckedSpec {
 
 impl Phases<'_> {
     /// The reference each component's images must become: `repo:sha@sha256:…` with a registry,
-    /// `name:sha` without (SPEC §7).
+    /// `name:sha` without (docs/SPEC.md §7).
     fn targets(&self) -> Vec<ImageTarget> {
         let plan = &self.run.plan;
         let record = self.run.record.lock().expect("record lock");

@@ -1,5 +1,5 @@
 //! The steps phase: the `waitFor` DAG run in containers, with Cloud Build's failure, timeout and
-//! cancellation rules (research/cloudbuild.md §6).
+//! cancellation rules (docs/research/cloudbuild.md §6).
 //!
 //! One scheduler loop starts every step whose dependencies are done and waits for the next one to end,
 //! the build deadline, or a cancel. Each step runs as its own task: pull if needed, create, start, stream

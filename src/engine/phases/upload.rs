@@ -1,4 +1,4 @@
-//! The upload phase (SPEC §9): the checked spec goes to the local store always, then to every
+//! The upload phase (docs/SPEC.md §9): the checked spec goes to the local store always, then to every
 //! destination of `pipeline.upload`. Each destination's answer (digest, version) is recorded.
 
 use std::collections::BTreeMap;

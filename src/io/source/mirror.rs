@@ -1,5 +1,5 @@
 //! The server's mirror of a repository: a bare repository kept up to date with `git fetch`, where an
-//! event's changed files are computed (SPEC §10) and build files are read at a commit.
+//! event's changed files are computed (docs/SPEC.md §10) and build files are read at a commit.
 //!
 //! It drives the `git` command rather than gix (which [`super::checkout`] uses), deliberately: the runtime
 //! image ships git, and git's fetch is the reference client for every transport, credential helper, proxy
@@ -71,6 +71,20 @@ impl Mirror {
         }
         Ok(mirror)
     }
+    /// The mirror of `url` under `root`, fetched from the forge, unless `having` is a commit it holds
+    /// already (a retry of a commit the mirror has seen). The one way the server gets a mirror.
+    pub fn fetched(root: &Path, url: &str, having: Option<&str>) -> Result<Mirror, MirrorError> {
+        let mirror = Mirror::open(root, url)?;
+        let held = match having {
+            Some(commit) => mirror.resolve(commit)?.is_some(),
+            None => false,
+        };
+        if !held {
+            mirror.fetch()?;
+        }
+        Ok(mirror)
+    }
+
     /// An existing repository (a CI job's checkout) used as it is: [`Mirror::fetch`] is not called on it.
     /// `path` may be any directory of a work tree or a bare repository; its git directory is what is read.
     pub fn existing(path: &Path) -> Result<Mirror, MirrorError> {

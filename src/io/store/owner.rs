@@ -1,4 +1,4 @@
-//! Which process owns a data directory (THREATS.md property 5).
+//! Which process owns a data directory (docs/THREATS.md property 5).
 //!
 //! `pipewright serve` holds an exclusive `flock` on `<data>/server.lock` for as long as it runs (the
 //! kernel drops it when the process dies, kill -9 included) and writes beside it, in

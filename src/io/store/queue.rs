@@ -1,4 +1,4 @@
-//! The server's tables (SPEC §12): webhook deliveries, kept before they are answered, and the build
+//! The server's tables (docs/SPEC.md §12): webhook deliveries, kept before they are answered, and the build
 //! queue. Every state change is one statement or one transaction, so a crash at any point leaves each
 //! delivery either to be replayed or done, and each build either queued, working or done.
 

@@ -1,4 +1,4 @@
-//! The one path by which a build record changes (THREATS.md property 8: records are never torn or
+//! The one path by which a build record changes (docs/THREATS.md property 8: records are never torn or
 //! lost).
 //!
 //! Every write is a read-modify-write of `builds/<id>/build.json` under an exclusive `flock` on

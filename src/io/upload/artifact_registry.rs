@@ -1,4 +1,4 @@
-//! Artifact Registry "Kubeflow Pipelines" template repositories (research/kfp.md §6): a multipart POST
+//! Artifact Registry "Kubeflow Pipelines" template repositories (docs/research/kfp.md §6): a multipart POST
 //! to the repository URL with the file in `content` and the tags in `tags`; the answer is plain text
 //! `<package>/<version>`, the version being the `sha256:` digest Vertex AI's `templateUri` should name.
 

@@ -1,5 +1,5 @@
 //! What a container task's command line says once its placeholders are filled in
-//! (`research/kfp.md` §3.1, §3.2): the ExecutorInput JSON for `{{$}}`, input parameters as the
+//! (`docs/research/kfp.md` §3.1, §3.2): the ExecutorInput JSON for `{{$}}`, input parameters as the
 //! backend renders them, artifact URIs, paths and metadata, output files, run and task metadata, and
 //! the structural `IfPresent` / `Concat` elements.
 //!

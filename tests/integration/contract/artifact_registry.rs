@@ -1,5 +1,5 @@
 //! `FakeArtifactRegistry`: an Artifact Registry "Kubeflow Pipelines" template repository at
-//! `{url}/my-proj/pipelines`, as research/kfp.md §6 documents it (there is no definition file in
+//! `{url}/my-proj/pipelines`, as docs/research/kfp.md §6 documents it (there is no definition file in
 //! the corpus): `POST {repository}` with multipart field `content` (the template, a file) and an
 //! optional text field `tags` (comma-separated) answers plain text `<package>/sha256:<hex of the
 //! bytes>`, the package being the template's `pipelineInfo.name`; `GET {repository}/{package}/{tag
@@ -79,7 +79,7 @@ impl Registry {
                 Ok(Endpoint::Download { package, reference })
             }
             _ => Err(format!(
-                "research/kfp.md §6 documents no `{} {}` (upload: `POST /{PROJECT}/{REPOSITORY}`, \
+                "docs/research/kfp.md §6 documents no `{} {}` (upload: `POST /{PROJECT}/{REPOSITORY}`, \
                  download: `GET /{PROJECT}/{REPOSITORY}/<package>/<tag or sha256:…>`)",
                 request.method, request.path
             )),

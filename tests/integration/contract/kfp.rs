@@ -1,4 +1,4 @@
-//! `FakeKfp`: the Kubeflow Pipelines API server (REST v2beta1, research/kfp.md §4) for the endpoints
+//! `FakeKfp`: the Kubeflow Pipelines API server (REST v2beta1, docs/research/kfp.md §4) for the endpoints
 //! pipewright uses and the ones the run feature will use: pipelines by name, multipart upload of a
 //! pipeline and of a version, versions list, experiments, runs (create, get, terminate) and health.
 //!
@@ -186,7 +186,7 @@ impl Service for Kfp {
 }
 
 /// What KFP's server requires beyond the Swagger (pipeline_upload_server.go, the `Required input`
-/// notes in the Swagger's descriptions, and research/kfp.md §4).
+/// notes in the Swagger's descriptions, and docs/research/kfp.md §4).
 fn server_rules(route: &Route<'_>, request: &Request) -> Vec<String> {
     let mut problems = Vec::new();
     let op = route.operation.id.as_str();

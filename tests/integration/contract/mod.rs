@@ -1,7 +1,7 @@
 //! Contract tests: pipewright's HTTP clients against local fakes of Kubeflow Pipelines, Artifact
 //! Registry and Vertex AI that check every request against the peers' published API definitions:
 //! KFP's own Swagger and `.proto` files (`tests/fixtures/kfp/reference/`) and, for Artifact Registry
-//! and Vertex AI, which publish none in the corpus, the contract documented in research/kfp.md §5–§6.
+//! and Vertex AI, which publish none in the corpus, the contract documented in docs/research/kfp.md §5–§6.
 //!
 //! They test against the definitions, not a live service: no cluster compiles, schedules or runs
 //! anything, and a peer's behaviour beyond its definition is modelled only as far as the fakes say
@@ -28,7 +28,7 @@ pub use kfp::FakeKfp;
 pub use server::Reply;
 pub use vertex::FakeVertex;
 
-/// The minimal IR of research/kfp.md §2.7 with busybox images: two container steps wired by a
+/// The minimal IR of docs/research/kfp.md §2.7 with busybox images: two container steps wired by a
 /// parameter and an artifact.
 pub fn demo_ir(image: &str) -> String {
     format!(

@@ -1,4 +1,4 @@
-//! `FakeVertex`: Vertex AI Pipelines' PipelineJob REST v1 (research/kfp.md §5) for the run feature:
+//! `FakeVertex`: Vertex AI Pipelines' PipelineJob REST v1 (docs/research/kfp.md §5) for the run feature:
 //! create (`POST …/pipelineJobs?pipelineJobId=`), get, cancel and list. There is no definition file in
 //! the corpus, so requests are checked against `vertex_pipeline_jobs.swagger.json`, a hand-written
 //! Swagger of the documented fields, plus the documented rules in `job_rules`. A bearer token is

@@ -1,4 +1,4 @@
-//! pipewright's own top-level keys (SPEC §2): `components`, `pipeline`, `run`, `environments`, `triggers`.
+//! pipewright's own top-level keys (docs/SPEC.md §2): `components`, `pipeline`, `run`, `environments`, `triggers`.
 //!
 //! They are read and shape-checked here so that `validate` covers the whole file; the phases that act on
 //! them live elsewhere.
@@ -462,7 +462,7 @@ fn read_trigger(d: &mut Decoder, node: &Node, path: &str) -> Option<Trigger> {
             let entries = d.string_map(n, &p);
             // Checked here, at each key's line, as well as with every build's overrides
             // (`validate::check_substitutions`): a trigger cannot set a built-in such as `COMMIT_SHA`,
-            // which names the images and tags promotion trusts (THREATS property 3).
+            // which names the images and tags promotion trusts (docs/THREATS.md property 3).
             let pairs = entries.iter().map(|(k, v)| (k.value.as_str(), v.value.as_str()));
             for problem in crate::subst::validate_map(pairs, crate::subst::Origin::Flag) {
                 let key = problem.key().and_then(|key| entries.iter().find(|(k, _)| k.value == key));

@@ -1,4 +1,4 @@
-//! The build file: a superset of Cloud Build's `cloudbuild.yaml` (SPEC §2).
+//! The build file: a superset of Cloud Build's `cloudbuild.yaml` (docs/SPEC.md §2).
 //!
 //! `load` turns bytes into a [`BuildConfig`] or into every problem the file has, each with its line,
 //! column and field path. Pure: this module reads no files and knows nothing of Docker or git; callers

@@ -1,6 +1,6 @@
 //! The build file as typed values, read from YAML nodes field by field.
 //!
-//! Every Cloud Build field is read here (research/cloudbuild.md §2–§4); what only means something on
+//! Every Cloud Build field is read here (docs/research/cloudbuild.md §2–§4); what only means something on
 //! Google's service is checked for shape and reported as having no effect. Cross-field rules (limits,
 //! `waitFor` order, secrets, volumes) live in `validate`.
 

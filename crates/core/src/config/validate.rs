@@ -1,5 +1,5 @@
 //! Cross-field rules of a build file: Cloud Build's limits and consistency checks
-//! (research/cloudbuild.md §2–§6), applied to the typed model before anything runs.
+//! (docs/research/cloudbuild.md §2–§6), applied to the typed model before anything runs.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Component, Path};

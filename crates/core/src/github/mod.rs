@@ -1,4 +1,4 @@
-//! GitHub Actions (SPEC §13): `pipewright github-action` runs a build inside a workflow job.
+//! GitHub Actions (docs/SPEC.md §13): `pipewright github-action` runs a build inside a workflow job.
 //!
 //! The job's environment stands in for the webhook: [`context`] turns `GITHUB_EVENT_NAME` and the payload
 //! at `GITHUB_EVENT_PATH` (the same JSON a webhook delivers) into a [`crate::trigger::Event`], so the

@@ -1,5 +1,5 @@
 //! The subset of CEL (Common Expression Language) that the KFP compiler writes into IR
-//! (`research/kfp.md` §3.5): task conditions over `inputs.parameter_values` and
+//! (`docs/research/kfp.md` §3.5): task conditions over `inputs.parameter_values` and
 //! `inputs.artifacts`, and `parameterExpressionSelector`s over one value (`parseJson(string_value)["a"]`,
 //! `struct_value["k"]`).
 //!

@@ -1,4 +1,4 @@
-//! The semantic diff of two compiled pipeline specs (SPEC §14): what changed for someone reviewing a
+//! The semantic diff of two compiled pipeline specs (docs/SPEC.md §14): what changed for someone reviewing a
 //! pipeline, not which lines moved. Components and executors added or removed, images, commands and
 //! arguments, the pipeline's inputs and their defaults, tasks, DAG edges (order and data, in nested
 //! DAGs too), caching, trigger conditions and task inputs.

@@ -1,6 +1,6 @@
 //! Kubeflow component specs and compiled pipeline specs (IR): pointing them at this build's images,
 //! checking a compiled spec uses only those, summarising its structure and comparing two compiled
-//! specs by that structure (SPEC §7, §8, §14; `research/kfp.md` §1, §2).
+//! specs by that structure (docs/SPEC.md §7, §8, §14; `docs/research/kfp.md` §1, §2).
 //!
 //! Rewriting is surgical: the bytes of each image scalar are replaced, in the style the file wrote
 //! it, and nothing else. Comments, key order, quoting and flow style stay as they were, so a
@@ -78,7 +78,7 @@ pub fn rewrite_pipeline(text: &str, label: &str, targets: &[ImageTarget]) -> Res
     rewrite::pipeline(text, label, targets)
 }
 
-/// The check after compile (SPEC §8): the text is a KFP IR with a known `schemaVersion`, and every
+/// The check after compile (docs/SPEC.md §8): the text is a KFP IR with a known `schemaVersion`, and every
 /// executor image that belongs to one of the targets is exactly that target's reference. All stale
 /// executors are reported at once. Returns the structural summary.
 pub fn check_pipeline(text: &str, label: &str, targets: &[ImageTarget]) -> Result<PipelineSummary, SpecError> {

@@ -122,7 +122,7 @@ pub struct BuildPlan {
     pub limits: crate::limits::Limits,
 }
 
-/// `run:` (SPEC §9): where the compiled pipeline runs and how the build waits for it.
+/// `run:` (docs/SPEC.md §9): where the compiled pipeline runs and how the build waits for it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunPlan {
@@ -152,7 +152,7 @@ pub enum RunBackend {
     },
 }
 
-/// One pipeline component to build (SPEC §6).
+/// One pipeline component to build (docs/SPEC.md §6).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ComponentPlan {
     pub index: usize,
@@ -230,7 +230,7 @@ pub fn plan(file: &str, config: &BuildConfig, ctx: &BuildContext) -> Result<Buil
     let mut user: BTreeMap<String, String> =
         config.substitutions.iter().map(|(k, v)| (k.value.clone(), v.value.clone())).collect();
     for (k, v) in &ctx.overrides {
-        // Built-ins come from the commit only (THREATS property 3); `config::load` reports these
+        // Built-ins come from the commit only (docs/THREATS.md property 3); `config::load` reports these
         // with their source, this keeps a plan made without it from using one.
         if subst::is_builtin(k) {
             d.error(config.steps_pos, "substitutions", subst::SubstError::BuiltinNotOverridable(k.clone()).to_string());
@@ -309,7 +309,7 @@ impl Planner<'_> {
             .map(|step| self.step(step, &format!("steps[{}]", step.index), &global_env, &global_volumes))
             .collect();
         // `images:` are pushed by the build: none may carry an environment's tag, which only
-        // promotion moves (THREATS property 3; `tag::Reserved`).
+        // promotion moves (docs/THREATS.md property 3; `tag::Reserved`).
         let reserved = crate::tag::Reserved::new(
             config.extensions.environments.iter().filter_map(|e| e.name.as_ref()).map(|n| n.value.as_str()),
         );

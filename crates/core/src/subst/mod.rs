@@ -1,7 +1,7 @@
 //! Cloud Build substitutions: the `$NAME` / `${NAME}` template grammar, validation of substitution maps and of
 //! the references in a build's templates, bash-style dynamic substitutions, and post-substitution tag sanitising.
 //!
-//! The rules are those of `shared/research/cloudbuild.md` §5 and are pinned down by
+//! The rules are those of `docs/research/cloudbuild.md` §5 and are pinned down by
 //! `tests/fixtures/cloudbuild/substitution-vectors.tsv`, which `tests.rs` in this folder replays.
 //!
 //! Two grammars exist:

@@ -74,7 +74,7 @@ fn entry_problem(key: &str, value: &str, origin: Origin, limits: &Limits) -> Opt
     }
     // No source may set a built-in, not even the user-format `_HEAD_BRANCH`, …: `COMMIT_SHA` names
     // the images and the tags promotion trusts, so an override would write another commit's names
-    // (THREATS property 3). Cloud Build refuses them the same way ("invalid substitution key").
+    // (docs/THREATS.md property 3). Cloud Build refuses them the same way ("invalid substitution key").
     // (In the file a non-user-format built-in is reported as a bad key, as the local runner does.)
     if is_builtin(key) && (origin == Origin::Flag || is_user_key(key)) {
         return Some(SubstError::BuiltinNotOverridable(key.to_owned()));

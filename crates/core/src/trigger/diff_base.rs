@@ -1,4 +1,4 @@
-//! Which commits to diff for an event's changed files (SPEC §10, peers.md §2.6).
+//! Which commits to diff for an event's changed files (docs/SPEC.md §10, peers.md §2.6).
 //!
 //! This module never touches git: it tells the caller, who owns the repository mirror, what to compute.
 //! The caller then hands the file list (or the reason it has none) to [`super::decide`].

@@ -8,14 +8,14 @@
 //! hook as failing.
 //!
 //! A new comment on a pull/merge request becomes a [`Comment`]: it may carry the approval command of an
-//! untrusted build waiting in `PENDING` (Cloud Build's `/gcbrun`, SPEC §18). This module only says who
+//! untrusted build waiting in `PENDING` (Cloud Build's `/gcbrun`, docs/SPEC.md §18). This module only says who
 //! wrote what on which request, and what the forge says of the writer's rights ([`Association`]); whether
 //! the text is a command and the writer may give it is the server's decision. Only a comment's creation
 //! counts: an edit could turn an old, harmless comment into an approval after the fact.
 //!
 //! The body must already be verified ([`super::verify`]). Parsing reads only the fields listed on
 //! [`Event`] and [`Comment`]; the changed files are never taken from a payload's commit lists (forges
-//! truncate them), the caller computes them from git (SPEC §10). A missing or mistyped field is an
+//! truncate them), the caller computes them from git (docs/SPEC.md §10). A missing or mistyped field is an
 //! [`EventError`] naming its path in the JSON (`pull_request.base.ref`), and any input, however broken,
 //! gives an error, not a panic.
 
@@ -58,7 +58,7 @@ pub enum Incoming {
     Comment(Box<Comment>),
 }
 
-/// A push, tag, pull request or manual run, the same for every forge (SPEC §10).
+/// A push, tag, pull request or manual run, the same for every forge (docs/SPEC.md §10).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub repo: Repo,

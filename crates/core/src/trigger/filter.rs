@@ -1,4 +1,4 @@
-//! The trigger decision (SPEC §10): given the build file's `triggers:`, an event and its changed files,
+//! The trigger decision (docs/SPEC.md §10): given the build file's `triggers:`, an event and its changed files,
 //! build or skip, and say why in a few words.
 //!
 //! In order:

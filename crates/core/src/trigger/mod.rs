@@ -1,4 +1,4 @@
-//! Triggers (SPEC §10): from a forge's webhook to the decision whether to build.
+//! Triggers (docs/SPEC.md §10): from a forge's webhook to the decision whether to build.
 //!
 //! The flow, in the order a server calls it:
 //! 1. [`verify`] the request's signature over the raw body, before anything reads it;

@@ -1,4 +1,4 @@
-//! Webhook authentication, checked over the raw body before anything parses it (SPEC §12, peers.md §5).
+//! Webhook authentication, checked over the raw body before anything parses it (docs/SPEC.md §12, peers.md §5).
 //!
 //! - GitHub: `X-Hub-Signature-256: sha256=<64 lowercase hex>`, HMAC-SHA256 of the body keyed with the
 //!   secret. The legacy SHA-1 `X-Hub-Signature` is never accepted on its own.

@@ -1,4 +1,4 @@
-//! Skip markers: the commit-message words that ask CI not to build a push (SPEC §10).
+//! Skip markers: the commit-message words that ask CI not to build a push (docs/SPEC.md §10).
 //!
 //! The bracket forms are GitHub's and GitLab's common ones plus our own, matched anywhere in the message
 //! and in any case, as GitHub does (peers.md §2.1). The `skip-checks: true` trailer counts only in the

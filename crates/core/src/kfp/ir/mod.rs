@@ -1,5 +1,5 @@
 //! The parts of a compiled Kubeflow pipeline (IR, `PipelineSpec`) that the local runner executes, as
-//! types (`research/kfp.md` §2).
+//! types (`docs/research/kfp.md` §2).
 //!
 //! The text is read with the project's YAML reader (JSON is YAML too), first document only (later
 //! documents are platform specs, which have no local meaning), and a legacy `{pipelineSpec,

@@ -31,7 +31,7 @@ fn triggers(yaml: &str) -> Vec<Trigger> {
     }
 }
 
-/// The example of SPEC §2, plus a feature-branch trigger and a release trigger.
+/// The example of docs/SPEC.md §2, plus a feature-branch trigger and a release trigger.
 const TRIGGERS: &str = r#"
 - name: main
   event: push
@@ -148,7 +148,7 @@ fn many(n: usize, dir: &str, last: Option<&str>) -> ChangedFiles {
 }
 
 /// peers.md §2.6, row by row. GitHub's, Cloud Build's, Woodpecker's and GitLab's behaviour differ per
-/// row; ours is SPEC §10's: changed files from git (never from payload lists), Cloud Build's filter rule,
+/// row; ours is docs/SPEC.md §10's: changed files from git (never from payload lists), Cloud Build's filter rule,
 /// no filtering for tags and manual runs, and building whenever the files are unknown.
 #[test]
 fn case_matrix() {
@@ -446,7 +446,7 @@ fn unvalidated_triggers() {
     check(&[], &push("main"), files(&[]), false, "- | skipped: no trigger matches");
 }
 
-/// 50,000 changed files (SPEC §16: a path-filter decision on a 50k-file repository within 50 ms). Only the
+/// 50,000 changed files (docs/SPEC.md §16: a path-filter decision on a 50k-file repository within 50 ms). Only the
 /// result is checked here; `decide_50k_timing` measures.
 fn fifty_thousand(last: Option<&str>) -> ChangedFiles {
     many(50_000 - usize::from(last.is_some()), "docs", last)
