@@ -188,7 +188,7 @@ impl Engine {
         let context = BuildContext {
             build_id: build_id.to_string(),
             project_id: request.project_id.clone(),
-            location: "local".into(),
+            location: plan::LOCATION.into(),
             source: source.clone(),
             config_path: config_path.clone(),
             overrides: request.overrides.clone(),

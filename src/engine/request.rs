@@ -53,7 +53,8 @@ pub struct Origin {
 }
 
 impl Origin {
-    pub(super) fn apply(&self, source: &mut Source) {
+    /// Sets the facts the checkout could not know (the server clones from its mirror).
+    pub fn apply(&self, source: &mut Source) {
         source.url = self.url.clone();
         source.repo_full_name = self.repo_full_name.clone();
         source.repo_name = self.repo_full_name.rsplit('/').next().unwrap_or_default().to_string();

@@ -548,7 +548,9 @@ pub async fn manual_run(state: &Arc<State>, body: &CreateBody, who: &str) -> Res
         match trigger::decide(&triggers, &event, trigger::ChangedFiles::Files(Vec::new()), true) {
             Decision::Build { trigger, substitutions, concurrency, reason } => {
                 job.trigger.reason = format!("{reason} (manual run by {who})");
-                group = super::intake::building(&mut job, trigger, substitutions, &body.substitutions, concurrency);
+                let project = &state.config.project;
+                group =
+                    super::intake::building(&mut job, project, trigger, substitutions, &body.substitutions, concurrency);
             }
             Decision::Skip { reason, .. } => {
                 return Err(ApiError::new(StatusCode::CONFLICT, format!("no trigger runs this: {reason}")));

@@ -272,7 +272,8 @@ async fn decide(state: &Arc<State>, delivery: &Delivery) -> Outcome {
     job.trigger.reason = decision.reason().to_string();
     match decision {
         Decision::Build { trigger, substitutions, concurrency, .. } => {
-            let group = building(&mut job, trigger, substitutions, &BTreeMap::new(), concurrency);
+            let project = &state.config.project;
+            let group = building(&mut job, project, trigger, substitutions, &BTreeMap::new(), concurrency);
             let (status, detail) = admission(&repo, &job, needs_approval);
             Outcome::Build(Box::new(Admitted { job, status, detail, group }))
         }
@@ -380,6 +381,7 @@ pub async fn read_build_file(
 /// `$VAR`s expanded from those, with whether it cancels the group's older builds.
 pub fn building(
     job: &mut BuildJob,
+    project_id: &str,
     trigger: String,
     substitutions: BTreeMap<String, String>,
     requested: &BTreeMap<String, String>,
@@ -389,25 +391,70 @@ pub fn building(
     job.trigger.name = Some(trigger);
     job.substitutions.extend(substitutions);
     job.substitutions.extend(requested.iter().map(|(k, v)| (k.clone(), v.clone())));
-    concurrency.map(|c| (expand_group(&c.group, job), c.cancel_in_progress))
+    concurrency.map(|c| (expand_group(&c.group, job, project_id), c.cancel_in_progress))
 }
 
-/// A concurrency group with `$BRANCH_NAME`, `$_PR_NUMBER`, … filled in from the job.
-fn expand_group(group: &str, job: &BuildJob) -> String {
-    let mut values: BTreeMap<&str, String> = job.substitutions.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    values.insert("BRANCH_NAME", job.origin.branch.clone().unwrap_or_default());
-    values.insert("TAG_NAME", job.origin.tag.clone().unwrap_or_default());
-    values.insert("REF_NAME", job.ref_name());
-    values.insert("COMMIT_SHA", job.commit_sha.clone());
-    values.insert("REPO_FULL_NAME", job.origin.repo_full_name.clone());
-    values.insert("TRIGGER_NAME", job.trigger.name.clone().unwrap_or_default());
-    if let Some(pr) = &job.pull_request {
-        values.extend(pr.builtins());
-    }
+/// A concurrency group with `$BRANCH_NAME`, `$_PR_NUMBER`, … filled in from the job: its trigger's
+/// substitutions, then the built-ins the build will have ([`BuildJob::builtins`]).
+fn expand_group(group: &str, job: &BuildJob, project_id: &str) -> String {
+    let mut values = job.substitutions.clone();
+    values.extend(job.builtins(project_id));
     let expanded = crate::subst::expand(group, |name| values.get(name).cloned());
     format!("{}/{expanded}", job.repository)
 }
 
 fn short(sha: &str) -> &str {
     &sha[..sha.len().min(7)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Origin;
+    use crate::server::jobs::PullRequestJob;
+
+    fn job() -> BuildJob {
+        BuildJob {
+            repository: "acme/demo".into(),
+            commit_sha: "0123456789abcdef0123456789abcdef01234567".into(),
+            origin: Origin {
+                url: "https://forge.example/acme/demo.git".into(),
+                repo_full_name: "acme/demo".into(),
+                branch: Some("main".into()),
+                tag: None,
+            },
+            pull_request: Some(PullRequestJob {
+                number: 7,
+                head_branch: "feature".into(),
+                base_branch: "main".into(),
+                head_repo_url: String::new(),
+            }),
+            ..BuildJob::default()
+        }
+    }
+
+    #[test]
+    fn a_concurrency_group_sees_every_built_in_the_build_will_have() {
+        let mut job = job();
+        let concurrency = trigger::Concurrency {
+            group: "$PROJECT_ID-$SHORT_SHA-$REPO_NAME-$TRIGGER_NAME-$_PR_NUMBER-${BRANCH_NAME}-$LOCATION".into(),
+            cancel_in_progress: true,
+        };
+        let group = building(&mut job, "proj", "deploy".into(), BTreeMap::new(), &BTreeMap::new(), Some(concurrency));
+        assert_eq!(group, Some(("acme/demo/proj-0123456-demo-deploy-7-main-local".to_string(), true)));
+        // One list: the job knows every built-in Cloud Build defines, as the plan does.
+        let known: Vec<String> = job.builtins("proj").into_keys().collect();
+        let mut all: Vec<String> = crate::subst::BUILTINS.iter().map(|b| b.to_string()).collect();
+        all.sort();
+        assert_eq!(known, all);
+    }
+
+    #[test]
+    fn a_built_in_given_as_a_substitution_does_not_bend_the_group() {
+        let mut job = job();
+        let requested = BTreeMap::from([("BRANCH_NAME".to_string(), "prod".to_string())]);
+        let concurrency = trigger::Concurrency { group: "deploy-$BRANCH_NAME".into(), cancel_in_progress: false };
+        let group = building(&mut job, "proj", "deploy".into(), BTreeMap::new(), &requested, Some(concurrency));
+        assert_eq!(group, Some(("acme/demo/deploy-main".to_string(), false)));
+    }
 }

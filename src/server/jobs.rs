@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{BuildRequest, Origin};
-use crate::io::source::SourceSpec;
+use crate::io::source::{Source, SourceSpec};
 use crate::record::{Build, CommitRecord, FailureInfo, FailureType, GitSource, SourceRecord, Status, Timestamp};
 use crate::trigger::{Event, Kind};
 use crate::trust::{Trust, TrustRecord};
@@ -43,15 +43,13 @@ pub struct PullRequestJob {
 }
 
 impl PullRequestJob {
-    /// The pull request's built-in substitutions, as the plan sets them (`plan::builtins`): the
-    /// queued record and the concurrency group show them before the build is planned.
-    pub fn builtins(&self) -> [(&'static str, String); 4] {
-        [
-            ("_HEAD_BRANCH", self.head_branch.clone()),
-            ("_BASE_BRANCH", self.base_branch.clone()),
-            ("_HEAD_REPO_URL", self.head_repo_url.clone()),
-            ("_PR_NUMBER", self.number.to_string()),
-        ]
+    fn plan(&self) -> crate::plan::PullRequest {
+        crate::plan::PullRequest {
+            head_branch: self.head_branch.clone(),
+            base_branch: self.base_branch.clone(),
+            head_repo_url: self.head_repo_url.clone(),
+            number: self.number.to_string(),
+        }
     }
 }
 
@@ -135,13 +133,27 @@ impl BuildJob {
         request.project_id = project_id.to_string();
         request.origin = Some(self.origin.clone());
         request.trigger = Some(self.trigger.clone());
-        request.pull_request = self.pull_request.as_ref().map(|pr| crate::plan::PullRequest {
-            head_branch: pr.head_branch.clone(),
-            base_branch: pr.base_branch.clone(),
-            head_repo_url: pr.head_repo_url.clone(),
-            number: pr.number.to_string(),
-        });
+        request.pull_request = self.pull_request.as_ref().map(PullRequestJob::plan);
         request
+    }
+
+    /// The built-in substitutions of this job's build as far as they are known before it runs (no
+    /// build id, no checkout): the plan's one list (`plan::builtins`), from the job's facts. The
+    /// concurrency group and the record of a build decided without running are written from these.
+    pub fn builtins(&self, project_id: &str) -> BTreeMap<String, String> {
+        let mut source = Source { commit_sha: self.commit_sha.clone(), ..Source::default() };
+        self.origin.apply(&mut source);
+        let context = crate::plan::BuildContext {
+            build_id: String::new(),
+            project_id: project_id.to_string(),
+            location: crate::plan::LOCATION.into(),
+            source,
+            config_path: self.config_path.clone().unwrap_or_default(),
+            overrides: Vec::new(),
+            trigger_name: self.trigger.name.clone(),
+            pull_request: self.pull_request.as_ref().map(PullRequestJob::plan),
+        };
+        crate::plan::builtins(&context)
     }
 
     /// The branch or tag, for listing.
@@ -175,8 +187,9 @@ impl BuildJob {
             .filter(|(k, _)| !crate::subst::BUILTINS.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        if let Some(pr) = &self.pull_request {
-            build.substitutions.extend(pr.builtins().map(|(k, v)| (k.to_string(), v)));
+        // The pull request's built-ins (the only ones named `_…`) show what the build is of.
+        if self.pull_request.is_some() {
+            build.substitutions.extend(self.builtins(project).into_iter().filter(|(k, _)| k.starts_with('_')));
         }
         build.trigger = Some(self.trigger.clone());
         build.trust = Some(self.trust());

@@ -20,6 +20,8 @@ pub use environment::{ApprovalRule, Environment, Gate, GateCheck};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
 pub const WORKSPACE: &str = "/workspace";
 pub const HOME: &str = "/builder/home";
+/// `$LOCATION` of every build: pipewright's builds run here, not in a cloud region.
+pub const LOCATION: &str = "local";
 
 /// What the planner needs besides the file.
 #[derive(Clone, Debug, Default)]
