@@ -27,10 +27,6 @@ impl KfpBackend {
         self
     }
 
-    pub(super) fn poll_interval(&self) -> super::PollInterval {
-        self.poll
-    }
-
     fn url(&self, path: &str) -> String {
         format!("{}/apis/v2beta1/{path}", self.host)
     }
@@ -38,9 +34,19 @@ impl KfpBackend {
     async fn call(&self, method: Method, url: &str, body: Option<Value>) -> Result<Value, BackendError> {
         Ok(self.http.json(method, url, body).await?)
     }
+}
+
+impl super::Remote for KfpBackend {
+    fn name(&self) -> &'static str {
+        "kfp"
+    }
+
+    fn poll_interval(&self) -> super::PollInterval {
+        self.poll
+    }
 
     /// Creates the run (the body *is* the Run; snake_case proto names, as the API server answers).
-    pub async fn start(&self, submission: &Submission) -> Result<Started, BackendError> {
+    async fn create(&self, submission: &Submission) -> Result<Started, BackendError> {
         let mut runtime_config = json!({ "parameters": submission.parameters });
         if let Some(root) = &submission.pipeline_root {
             runtime_config["pipeline_root"] = json!(root);
@@ -70,7 +76,7 @@ impl KfpBackend {
         Ok(Started { id: id.clone(), url: Some(format!("{ui}/#/runs/details/{id}")) })
     }
 
-    pub async fn status(&self, started: &Started) -> Result<RemoteStatus, BackendError> {
+    async fn status(&self, started: &Started) -> Result<RemoteStatus, BackendError> {
         let url = self.url(&format!("runs/{}", started.id));
         let run = self.call(Method::GET, &url, None).await?;
         let raw = run["state"].as_str().unwrap_or("RUNTIME_STATE_UNSPECIFIED").to_string();
@@ -86,7 +92,7 @@ impl KfpBackend {
         Ok(RemoteStatus { state, raw_state: raw, error, metrics: Default::default() })
     }
 
-    pub async fn stop(&self, started: &Started) -> Result<(), BackendError> {
+    async fn stop(&self, started: &Started) -> Result<(), BackendError> {
         let url = self.url(&format!("runs/{}:terminate", started.id));
         self.call(Method::POST, &url, None).await.map(|_| ())
     }

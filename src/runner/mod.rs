@@ -133,49 +133,13 @@ pub trait PipelineRunner: Send + Sync {
     ) -> impl Future<Output = Result<Finished, BackendError>> + Send;
 }
 
-/// A run on a remote service, seen through polls.
+/// A run on a remote service, seen through polls (`kfp.rs`, `vertex.rs` implement it).
 trait Remote: Send + Sync {
     fn name(&self) -> &'static str;
     fn create(&self, submission: &Submission) -> impl Future<Output = Result<Started, BackendError>> + Send;
     fn status(&self, started: &Started) -> impl Future<Output = Result<RemoteStatus, BackendError>> + Send;
     fn stop(&self, started: &Started) -> impl Future<Output = Result<(), BackendError>> + Send;
     fn poll_interval(&self) -> PollInterval;
-}
-
-impl Remote for kfp::KfpBackend {
-    fn name(&self) -> &'static str {
-        "kfp"
-    }
-    async fn create(&self, submission: &Submission) -> Result<Started, BackendError> {
-        kfp::KfpBackend::start(self, submission).await
-    }
-    async fn status(&self, started: &Started) -> Result<RemoteStatus, BackendError> {
-        kfp::KfpBackend::status(self, started).await
-    }
-    async fn stop(&self, started: &Started) -> Result<(), BackendError> {
-        kfp::KfpBackend::stop(self, started).await
-    }
-    fn poll_interval(&self) -> PollInterval {
-        kfp::KfpBackend::poll_interval(self)
-    }
-}
-
-impl Remote for vertex::VertexBackend {
-    fn name(&self) -> &'static str {
-        "vertex"
-    }
-    async fn create(&self, submission: &Submission) -> Result<Started, BackendError> {
-        vertex::VertexBackend::start(self, submission).await
-    }
-    async fn status(&self, started: &Started) -> Result<RemoteStatus, BackendError> {
-        vertex::VertexBackend::status(self, started).await
-    }
-    async fn stop(&self, started: &Started) -> Result<(), BackendError> {
-        vertex::VertexBackend::stop(self, started).await
-    }
-    fn poll_interval(&self) -> PollInterval {
-        vertex::VertexBackend::poll_interval(self)
-    }
 }
 
 /// Every remote service is a runner the same way: create, then poll with backoff until done.

@@ -44,10 +44,6 @@ impl VertexBackend {
         self
     }
 
-    pub(super) fn poll_interval(&self) -> super::PollInterval {
-        self.poll
-    }
-
     fn parent(&self) -> String {
         format!("{}/v1/projects/{}/locations/{}/pipelineJobs", self.endpoint, self.project, self.location)
     }
@@ -55,8 +51,18 @@ impl VertexBackend {
     async fn call(&self, method: Method, url: &str, body: Option<Value>) -> Result<Value, BackendError> {
         Ok(self.http.json(method, url, body).await?)
     }
+}
 
-    pub async fn start(&self, submission: &Submission) -> Result<Started, BackendError> {
+impl super::Remote for VertexBackend {
+    fn name(&self) -> &'static str {
+        "vertex"
+    }
+
+    fn poll_interval(&self) -> super::PollInterval {
+        self.poll
+    }
+
+    async fn create(&self, submission: &Submission) -> Result<Started, BackendError> {
         let output = submission.pipeline_root.clone().ok_or_else(|| BackendError::Config {
             message:
                 "Vertex AI needs a pipeline root: set `run.pipelineRoot` (gs://…) or `defaultPipelineRoot` in the spec"
@@ -86,7 +92,7 @@ impl VertexBackend {
         Ok(Started { id: name, url: Some(console) })
     }
 
-    pub async fn status(&self, started: &Started) -> Result<RemoteStatus, BackendError> {
+    async fn status(&self, started: &Started) -> Result<RemoteStatus, BackendError> {
         let url = format!("{}/{}", self.parent(), started.id);
         let job = self.call(Method::GET, &url, None).await?;
         let raw = job["state"].as_str().unwrap_or("PIPELINE_STATE_UNSPECIFIED").to_string();
@@ -103,7 +109,7 @@ impl VertexBackend {
         Ok(RemoteStatus { state, raw_state: raw, error, metrics: metrics(&job["jobDetail"]) })
     }
 
-    pub async fn stop(&self, started: &Started) -> Result<(), BackendError> {
+    async fn stop(&self, started: &Started) -> Result<(), BackendError> {
         let url = format!("{}/{}:cancel", self.parent(), started.id);
         self.call(Method::POST, &url, Some(json!({}))).await.map(|_| ())
     }
