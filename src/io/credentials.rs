@@ -6,7 +6,7 @@
 //! where its token comes from. A URL gets the token of the entry whose origin is exactly its own: a
 //! host that merely starts or ends like a listed one, a URL with a user in it (`https://listed@other`),
 //! or another scheme or port gets nothing, and there is no default token. Untrusted builds get
-//! [`Credentials::none`] whatever the server holds (src/engine/phases.rs).
+//! [`Credentials::none`] whatever the server holds (src/engine/phases/mod.rs).
 
 use std::fmt;
 use std::sync::Arc;
