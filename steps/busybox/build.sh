@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the base image local/busybox:1 that small build steps run in.
-# Nothing can be pulled from a registry here (SPEC §15), so the image is made
+# Nothing can be pulled from a registry here (docs/SPEC.md §15), so the image is made
 # from Debian's statically linked busybox: one binary plus a link per applet.
 #
 # usage: steps/busybox/build.sh [--force] [IMAGE]   (default IMAGE: local/busybox:1)

@@ -2,7 +2,7 @@
 # Builds local/debian-git:bookworm, a small Debian bookworm with the git CLI and
 # ca-certificates: the runtime base of pipewright's own image (the Dockerfile's
 # RUNTIME_IMAGE), which then needs no apt at build time. Nothing can be pulled
-# from a registry here (SPEC §15), so the root file system is made with
+# from a registry here (docs/SPEC.md §15), so the root file system is made with
 # mmdebstrap (minbase, no documentation) and imported into Docker.
 #
 # usage: steps/debian-git/build.sh [--force] [IMAGE]   (default IMAGE: local/debian-git:bookworm)

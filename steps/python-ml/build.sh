@@ -3,7 +3,7 @@
 # end-to-end tests run in: python3, pip, pytest, flake8, scikit-learn, pandas
 # and PyYAML from Debian bookworm, plus the Kubeflow Pipelines SDK (kfp 2.x,
 # versions pinned in kfp-constraints.txt). Nothing can be pulled from a
-# registry and a container cannot reach PyPI (SPEC §15), so the kfp wheels are
+# registry and a container cannot reach PyPI (docs/SPEC.md §15), so the kfp wheels are
 # downloaded on the host and installed by the new system's own pip, offline,
 # before the root file system made by mmdebstrap is imported into Docker.
 #

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the base image local/python:3.11 that Python build steps run in
 # (python3, pytest, pip, flake8 from Debian bookworm). Nothing can be pulled
-# from a registry here (SPEC §15), so the root file system is made with
+# from a registry here (docs/SPEC.md §15), so the root file system is made with
 # mmdebstrap from Debian's packages and imported into Docker.
 #
 # usage: steps/python/build.sh [--force] [IMAGE]   (default IMAGE: local/python:3.11)

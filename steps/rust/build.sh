@@ -4,7 +4,7 @@
 # bundled C of aws-lc-sys and libsqlite3-sys), git and ca-certificates, plus
 # the host's Rust toolchain (rustc, cargo and the standard library; no docs,
 # sources, clippy or rustfmt) under /usr/local. Nothing can be pulled from a
-# registry here (SPEC §15), so the root file system is made with mmdebstrap
+# registry here (docs/SPEC.md §15), so the root file system is made with mmdebstrap
 # and imported into Docker.
 #
 # usage: steps/rust/build.sh [--force] [IMAGE]   (default IMAGE: local/rust:1.95)
