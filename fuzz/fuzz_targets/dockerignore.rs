@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pipewright::image::DockerIgnore;
+use pipewright::io::image::DockerIgnore;
 
 fuzz_target!(|data: &[u8]| {
     let (file, paths) = match data.iter().position(|b| *b == 0) {
