@@ -1,17 +1,17 @@
-//! `builds list | show | logs` (SPEC §14): the records and logs `run` left in the data directory.
+//! `builds list | show | logs` (docs/SPEC.md §14): the records and logs `run` left in the data directory.
 //!
 //! Builds on a server are listed, cancelled and retried through its API and dashboard; these commands
 //! read the local data directory, which is also the server's when pointed at it (`--data-dir`).
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
+use super::common::Format;
+use super::error::{CliError, Outcome};
 use super::output::Printer;
-use super::{Format, fatal};
 use crate::io::store::Store;
 use crate::record::{Build, Status};
 
@@ -59,7 +59,7 @@ enum BuildsCommand {
     },
 }
 
-pub(super) async fn builds(args: BuildsArgs) -> ExitCode {
+pub(super) async fn builds(args: BuildsArgs) -> Result<Outcome, CliError> {
     let store = Store::new(args.data_dir.clone().unwrap_or_else(Store::default_root));
     match args.command {
         BuildsCommand::List { status, limit, format } => list(&store, status.as_deref(), limit, format),
@@ -68,15 +68,13 @@ pub(super) async fn builds(args: BuildsArgs) -> ExitCode {
     }
 }
 
-fn list(store: &Store, status: Option<&str>, limit: usize, format: Format) -> ExitCode {
+fn list(store: &Store, status: Option<&str>, limit: usize, format: Format) -> Result<Outcome, CliError> {
     if let Some(wanted) = status
         && !ALL_STATUSES.iter().any(|s| s.as_str().eq_ignore_ascii_case(wanted))
     {
         let names: Vec<&str> = ALL_STATUSES.iter().map(|s| s.as_str()).collect();
-        return fatal(
-            &format!("`--status {wanted}` is not a build status"),
-            Some(&format!("one of {}", names.join(", "))),
-        );
+        return Err(CliError::unable(format!("`--status {wanted}` is not a build status"))
+            .with_hint(format!("one of {}", names.join(", "))));
     }
     let printer = Printer::stderr();
     let mut shown = Vec::new();
@@ -93,11 +91,11 @@ fn list(store: &Store, status: Option<&str>, limit: usize, format: Format) -> Ex
     let mut out = std::io::stdout().lock();
     if format == Format::Json {
         let _ = writeln!(out, "{}", serde_json::to_string_pretty(&shown).expect("records serialise"));
-        return ExitCode::SUCCESS;
+        return Ok(Outcome::Success);
     }
     if shown.is_empty() {
         printer.note(&format!("no builds in {}", store.root().display()));
-        return ExitCode::SUCCESS;
+        return Ok(Outcome::Success);
     }
     let _ = writeln!(out, "{:<8}  {:<14}  {:<20}  {:<7}  {:>8}  CREATED", "BUILD", "STATUS", "REF", "COMMIT", "TIME");
     for build in &shown {
@@ -115,7 +113,7 @@ fn list(store: &Store, status: Option<&str>, limit: usize, format: Format) -> Ex
             created(build)
         );
     }
-    ExitCode::SUCCESS
+    Ok(Outcome::Success)
 }
 
 const ALL_STATUSES: [Status; 11] = [
@@ -145,35 +143,30 @@ fn seconds(build: &Build) -> String {
     }
 }
 
-fn load(store: &Store, prefix: &str) -> Result<Build, ExitCode> {
+fn load(store: &Store, prefix: &str) -> Result<Build, CliError> {
     let id = store
         .resolve(prefix)
-        .map_err(|e| fatal(&crate::error_chain(&e), Some("`pipewright builds list` lists them")))?;
-    store.load(&id).map_err(|e| fatal(&crate::error_chain(&e), None))
+        .map_err(|e| CliError::unable(crate::error_chain(&e)).with_hint("`pipewright builds list` lists them"))?;
+    store.load(&id).map_err(|e| CliError::unable(crate::error_chain(&e)))
 }
 
-fn show(store: &Store, prefix: &str, format: Format) -> ExitCode {
-    let build = match load(store, prefix) {
-        Ok(build) => build,
-        Err(code) => return code,
-    };
+fn show(store: &Store, prefix: &str, format: Format) -> Result<Outcome, CliError> {
+    let build = load(store, prefix)?;
     let text = match format {
         Format::Json => serde_json::to_string_pretty(&build).expect("a record serialises"),
         // The GitHub step summary's Markdown reads well in a terminal too, and keeps one rendering.
         Format::Human => crate::github::summary::build(&build, None),
     };
     let _ = writeln!(std::io::stdout().lock(), "{}", text.trim_end());
-    ExitCode::SUCCESS
+    Ok(Outcome::Success)
 }
 
-async fn logs(store: &Store, prefix: &str, step: Option<usize>, follow: bool) -> ExitCode {
-    let build = match load(store, prefix) {
-        Ok(build) => build,
-        Err(code) => return code,
-    };
+async fn logs(store: &Store, prefix: &str, step: Option<usize>, follow: bool) -> Result<Outcome, CliError> {
+    let build = load(store, prefix)?;
     let path = match step {
         Some(i) if i >= build.steps.len() => {
-            return fatal(&format!("build {} has {} steps; there is no step {i}", build.id, build.steps.len()), None);
+            let steps = build.steps.len();
+            return Err(CliError::unable(format!("build {} has {steps} steps; there is no step {i}", build.id)));
         }
         Some(i) => store.step_log_path(&build.id, i),
         None => store.log_path(&build.id),
@@ -192,7 +185,7 @@ async fn logs(store: &Store, prefix: &str, step: Option<usize>, follow: bool) ->
             if rest.len() > printed {
                 let _ = std::io::stdout().lock().write_all(&rest[printed..]);
             }
-            return ExitCode::SUCCESS;
+            return Ok(Outcome::Success);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

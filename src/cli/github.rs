@@ -1,4 +1,4 @@
-//! `pipewright github-action`: one build inside a GitHub Actions job (SPEC §13), what the composite
+//! `pipewright github-action`: one build inside a GitHub Actions job (docs/SPEC.md §13), what the composite
 //! action at `.github/actions/pipewright` runs.
 //!
 //! The workflow's event decides as a webhook would on the server (same triggers, same path filters, the
@@ -10,13 +10,13 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::Args;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{SubstitutionArgs, watch_signals};
+use super::common::{CredentialArgs, SubstitutionArgs, watch_signals};
+use super::error::{CliError, Code, Outcome};
 use crate::config::{self, Diagnostics};
 use crate::engine::{BuildEvent, Engine, PullPolicy, Rejected};
 use crate::github::commands::{self, Level, Location};
@@ -48,7 +48,7 @@ pub struct GithubActionArgs {
     #[arg(long = "secret", value_name = "NAME=SOURCE")]
     secrets: Vec<String>,
     #[command(flatten)]
-    credentials: super::CredentialArgs,
+    credentials: CredentialArgs,
     /// When to pull step images
     #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
     pull: PullPolicy,
@@ -87,14 +87,15 @@ impl Results {
         }
     }
 
-    fn skipped(&self, commit: &str, trigger: Option<&str>, reason: &str) -> ExitCode {
+    fn skipped(&self, commit: &str, trigger: Option<&str>, reason: &str) -> Outcome {
         println!("{}", commands::annotation(Level::Notice, "pipewright: build skipped", None, reason));
         self.write(&summary::skipped(commit, trigger, reason), Status::Skipped.as_str(), "", "");
-        ExitCode::SUCCESS
+        Outcome::Success
     }
 
-    /// pipewright could not run the build: every message is an error annotation; exit code 2.
-    fn rejected(&self, annotations: Vec<(Option<Location>, String)>) -> ExitCode {
+    /// pipewright could not run the build: every message is an error annotation (the workflow's log
+    /// is stdout), so the error is reported here; exit code 2.
+    fn rejected(&self, annotations: Vec<(Option<Location>, String)>) -> CliError {
         let mut text = String::new();
         for (location, message) in &annotations {
             println!("{}", commands::annotation(Level::Error, "pipewright", location.as_ref(), message));
@@ -102,7 +103,7 @@ impl Results {
             text.push('\n');
         }
         self.write(&summary::rejected(&text), Status::Failure.as_str(), "", "");
-        ExitCode::from(2)
+        CliError::reported(Code::Unable)
     }
 }
 
@@ -118,39 +119,31 @@ fn append(path: &Path, text: &str) {
     }
 }
 
-pub async fn github_action(args: GithubActionArgs) -> ExitCode {
-    let env = match ActionsEnv::from_lookup(|name| std::env::var(name).ok()) {
-        Ok(env) => env,
-        Err(e) => return super::fatal(&e.to_string(), None),
-    };
+pub async fn github_action(args: GithubActionArgs) -> Result<Outcome, CliError> {
+    // Outside a job there is no workflow log to annotate: the error goes to stderr.
+    let env = ActionsEnv::from_lookup(|name| std::env::var(name).ok()).map_err(|e| CliError::unable(e.to_string()))?;
     let results = Results { summary: env.step_summary.clone(), outputs: env.output.clone() };
     let fail = |message: String| results.rejected(vec![(None, message)]);
     let payload = match tokio::fs::read(&env.event_path).await {
         Ok(bytes) => bytes,
-        Err(e) => return fail(format!("cannot read the event payload `{}`: {e}", env.event_path.display())),
+        Err(e) => return Err(fail(format!("cannot read the event payload `{}`: {e}", env.event_path.display()))),
     };
     let event = match context::job(&env, &payload) {
         Ok(Job::Event(event)) => *event,
-        Ok(Job::Nothing(reason)) => return results.skipped(&env.sha, None, &reason),
-        Err(e) => return fail(crate::error_chain(&e)),
+        Ok(Job::Nothing(reason)) => return Ok(results.skipped(&env.sha, None, &reason)),
+        Err(e) => return Err(fail(crate::error_chain(&e))),
     };
-    let overrides = match args.substitutions.parse() {
-        Ok(o) => o,
-        Err(e) => return fail(e),
-    };
+    let overrides = args.substitutions.parse().map_err(|e| fail(e.to_string()))?;
     let mut secret_sources: BTreeMap<String, SecretSource> = BTreeMap::new();
     for spec in &args.secrets {
         match secrets::parse_spec(spec) {
             Ok((name, source)) => {
                 secret_sources.insert(name, source);
             }
-            Err(e) => return fail(e.to_string()),
+            Err(e) => return Err(fail(e.to_string())),
         }
     }
-    let credentials = match args.credentials.parse() {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
+    let credentials = args.credentials.parse().map_err(|e| fail(e.to_string()))?;
     let root = args.dir.clone().or_else(|| env.workspace.clone()).unwrap_or_else(|| PathBuf::from("."));
 
     let mut job = BuildJob::for_event(&env.repository, &env.repository_url(), args.config.clone(), &event);
@@ -163,15 +156,14 @@ pub async fn github_action(args: GithubActionArgs) -> ExitCode {
                 job.trigger.name = Some(trigger);
                 job.substitutions.extend(substitutions);
             }
-            Decision::Skip { trigger, reason } => return results.skipped(&env.sha, trigger.as_deref(), &reason),
+            Decision::Skip { trigger, reason } => return Ok(results.skipped(&env.sha, trigger.as_deref(), &reason)),
         }
         println!("pipewright: {}", job.trigger.reason);
     }
 
-    let docker = match Docker::connect().await {
-        Ok(d) => d,
-        Err(e) => return fail(format!("{} (the job needs a Docker engine)", crate::error_chain(&e))),
-    };
+    let docker = Docker::connect()
+        .await
+        .map_err(|e| fail(format!("{} (the job needs a Docker engine)", crate::error_chain(&e))))?;
     let store = Store::new(args.data_dir.clone().unwrap_or_else(Store::default_root));
     if let Some(e) = crate::executor::janitor::sweep(&docker, &store).await.docker_error {
         let message = format!("could not remove what earlier runs left behind: {}", crate::error_chain(&e));
@@ -195,7 +187,7 @@ pub async fn github_action(args: GithubActionArgs) -> ExitCode {
     signals.abort();
     let build = match result {
         Ok(build) => build,
-        Err(rejected) => return results.rejected(rejected_annotations(&root, &rejected).await),
+        Err(rejected) => return Err(results.rejected(rejected_annotations(&root, &rejected).await)),
     };
 
     for (location, message) in failure_annotations(&root, &build).await {
@@ -210,10 +202,7 @@ pub async fn github_action(args: GithubActionArgs) -> ExitCode {
         build.status.as_str(),
         engine.store.record_path(&build.id).display()
     );
-    match build.status {
-        Status::Success => ExitCode::SUCCESS,
-        _ => ExitCode::from(1),
-    }
+    Ok(Outcome::of(build.status == Status::Success))
 }
 
 /// The build file's trigger decision for the event, with the changed files from the checkout. `None`

@@ -1,21 +1,21 @@
-//! `promote`, `approve`, `rollback` and `envs` (SPEC §11, §14).
+//! `promote`, `approve`, `rollback` and `envs` (docs/SPEC.md §11, §14).
 //!
 //! Who is acting. With `--server URL` the server says, from its API token (`remote.rs`), and it
 //! applies its rules and writes its audit log. Without it the CLI writes the data directory itself
 //! as `$PIPEWRIGHT_USER` (else the login name): whoever the shell says, so every record and audit
 //! entry names it "(unverified)" (`Actor::local`), and it is refused while a server owns the
-//! directory (`store::owner`): on a server, identities are proven by the server (THREATS.md
+//! directory (`store::owner`): on a server, identities are proven by the server (docs/THREATS.md
 //! property 5).
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
 
+use super::common::{CredentialArgs, Format};
+use super::error::{CliError, Outcome};
 use super::output::Printer;
 use super::remote::{Refusal, Remote};
-use super::{Format, fatal};
 use crate::io::registry::Registry;
 use crate::io::store::Store;
 use crate::io::store::db::Database;
@@ -81,7 +81,7 @@ struct CommonArgs {
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
     #[command(flatten)]
-    credentials: super::CredentialArgs,
+    credentials: CredentialArgs,
     /// Act through this server (`pipewright serve`), which proves who you are by its API token
     /// (`$PIPEWRIGHT_TOKEN` or `--token-file`), applies its rules and keeps the audit log; required
     /// when a server owns the data directory
@@ -108,10 +108,10 @@ impl CommonArgs {
         Store::new(self.data_dir.clone().unwrap_or_else(Store::default_root))
     }
 
-    async fn promoter(&self, printer: &Printer) -> Result<Promoter, ExitCode> {
+    async fn promoter(&self, printer: &Printer) -> Result<Promoter, CliError> {
         let store = self.store();
-        let db = Database::open(store.root()).await.map_err(|e| fatal(&crate::error_chain(&e), None))?;
-        let credentials = self.credentials.parse().map_err(|e| fatal(&e, None))?;
+        let db = Database::open(store.root()).await.map_err(|e| CliError::unable(crate::error_chain(&e)))?;
+        let credentials = self.credentials.parse()?;
         let progress = printer.clone();
         Ok(Promoter::new(store, db, Registry::new().await)
             .with_credentials(credentials)
@@ -121,9 +121,9 @@ impl CommonArgs {
 
 impl CommonArgs {
     /// Through `--server`, else locally unless a server owns the data directory.
-    async fn target(&self, printer: &Printer, comment: &str) -> Result<Target, ExitCode> {
+    async fn target(&self, printer: &Printer, comment: &str) -> Result<Target, CliError> {
         if let Some(server) = &self.server {
-            let remote = Remote::new(server, &self.project, self.token_file.as_deref()).map_err(|e| fatal(&e, None))?;
+            let remote = Remote::new(server, &self.project, self.token_file.as_deref())?;
             return Ok(Target::Remote(remote));
         }
         let store = self.store();
@@ -138,9 +138,9 @@ impl CommonArgs {
                 );
                 let url = if server.url.is_empty() { "URL".to_string() } else { server.url };
                 let hint = format!("add `--server {url}` and set `PIPEWRIGHT_TOKEN` to your token for that server");
-                return Err(fatal(&message, Some(&hint)));
+                return Err(CliError::unable(message).with_hint(hint));
             }
-            Err(e) => return Err(fatal(&crate::error_chain(&e), None)),
+            Err(e) => return Err(CliError::unable(crate::error_chain(&e))),
         }
         let actor = local_actor(comment)?;
         Ok(Target::Local(actor, self.promoter(printer).await?))
@@ -148,25 +148,24 @@ impl CommonArgs {
 }
 
 /// The self-declared local identity: `$PIPEWRIGHT_USER`, else the login name, marked unverified.
-fn local_actor(comment: &str) -> Result<Actor, ExitCode> {
+fn local_actor(comment: &str) -> Result<Actor, CliError> {
     let name = ["PIPEWRIGHT_USER", "USER", "LOGNAME"]
         .iter()
         .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()));
     match name {
         Some(name) => Ok(Actor::local(name.trim(), comment)),
-        None => Err(fatal("who is this? set `PIPEWRIGHT_USER` to your name or email", None)),
+        None => Err(CliError::unable("who is this? set `PIPEWRIGHT_USER` to your name or email")),
     }
 }
 
-pub(super) async fn promote(args: PromoteArgs) -> ExitCode {
+pub(super) async fn promote(args: PromoteArgs) -> Result<Outcome, CliError> {
     let printer = Printer::stderr();
-    match args.common.target(&printer, &args.comment).await {
-        Err(code) => code,
-        Ok(Target::Local(actor, promoter)) => {
+    match args.common.target(&printer, &args.comment).await? {
+        Target::Local(actor, promoter) => {
             let result = promoter.promote(&args.build, &args.environment, &actor, Action::Promote).await;
             report(&printer, args.common.format, result)
         }
-        Ok(Target::Remote(remote)) => {
+        Target::Remote(remote) => {
             let body = serde_json::json!({"environment": args.environment, "comment": args.comment});
             let answer = remote.build_action(&args.build, "promote", body).await;
             report_remote(&printer, args.common.format, answer)
@@ -174,15 +173,14 @@ pub(super) async fn promote(args: PromoteArgs) -> ExitCode {
     }
 }
 
-pub(super) async fn rollback(args: RollbackArgs) -> ExitCode {
+pub(super) async fn rollback(args: RollbackArgs) -> Result<Outcome, CliError> {
     let printer = Printer::stderr();
-    match args.common.target(&printer, &args.comment).await {
-        Err(code) => code,
-        Ok(Target::Local(actor, promoter)) => {
+    match args.common.target(&printer, &args.comment).await? {
+        Target::Local(actor, promoter) => {
             let result = promoter.rollback(&args.environment, &actor).await;
             report(&printer, args.common.format, result)
         }
-        Ok(Target::Remote(remote)) => {
+        Target::Remote(remote) => {
             let answer = remote.rollback(&args.environment, serde_json::json!({"comment": args.comment})).await;
             report_remote(&printer, args.common.format, answer)
         }
@@ -190,7 +188,11 @@ pub(super) async fn rollback(args: RollbackArgs) -> ExitCode {
 }
 
 /// A server's answer to a promotion or rollback, printed as the local one is.
-fn report_remote(printer: &Printer, format: Format, answer: Result<serde_json::Value, Refusal>) -> ExitCode {
+fn report_remote(
+    printer: &Printer,
+    format: Format,
+    answer: Result<serde_json::Value, Refusal>,
+) -> Result<Outcome, CliError> {
     match answer {
         Ok(answer) => {
             if format == Format::Json {
@@ -205,7 +207,7 @@ fn report_remote(printer: &Printer, format: Format, answer: Result<serde_json::V
                     short(&build),
                     text(&r["environment"])
                 ));
-                return ExitCode::SUCCESS;
+                return Ok(Outcome::Success);
             }
             let verb = if r["action"] == "rollback" { "rolled back" } else { "promoted" };
             let (build, commit) = (text(&r["buildId"]), text(&r["commitSha"]));
@@ -219,20 +221,19 @@ fn report_remote(printer: &Printer, format: Format, answer: Result<serde_json::V
             let run = &answer["run"];
             match run["state"].as_str() {
                 Some(state) if !matches!(state, "SUCCEEDED" | "PENDING" | "RUNNING") => {
-                    printer
-                        .error(&format!("the environment's run {} {state}", text(&run["id"])), run["error"].as_str());
-                    ExitCode::from(1)
+                    Err(CliError::failed(format!("the environment's run {} {state}", text(&run["id"])))
+                        .with_optional_hint(run["error"].as_str()))
                 }
-                _ => ExitCode::SUCCESS,
+                _ => Ok(Outcome::Success),
             }
         }
-        Err(refusal) => remote_refused(printer, format, &refusal),
+        Err(refusal) => Err(remote_refused(format, &refusal)),
     }
 }
 
 /// A server's refusal: its message and rules; exit 1 when the rules said no, 2 when the request
 /// could not be made (unreachable, no such build, a bad token).
-fn remote_refused(printer: &Printer, format: Format, refusal: &Refusal) -> ExitCode {
+fn remote_refused(format: Format, refusal: &Refusal) -> CliError {
     if format == Format::Json {
         let json = serde_json::json!({"error": refusal.message, "status": refusal.status, "refusals": refusal.details});
         println!("{}", serde_json::to_string_pretty(&json).expect("json prints"));
@@ -243,14 +244,14 @@ fn remote_refused(printer: &Printer, format: Format, refusal: &Refusal) -> ExitC
     }
     let hint = (refusal.status == Some(401))
         .then_some("check `PIPEWRIGHT_TOKEN` (or `--token-file`): it must be one of the server's tokens");
-    printer.error(&message, hint);
-    match refusal.status {
-        Some(409) | Some(502) => ExitCode::from(1),
-        _ => ExitCode::from(2),
-    }
+    let error = match refusal.status {
+        Some(409) | Some(502) => CliError::failed(message),
+        _ => CliError::unable(message),
+    };
+    error.with_optional_hint(hint)
 }
 
-fn report(printer: &Printer, format: Format, result: Result<Promotion, PromoteError>) -> ExitCode {
+fn report(printer: &Printer, format: Format, result: Result<Promotion, PromoteError>) -> Result<Outcome, CliError> {
     match result {
         Ok(promotion) => {
             let r = &promotion.release;
@@ -268,7 +269,7 @@ fn report(printer: &Printer, format: Format, result: Result<Promotion, PromoteEr
             }
             if promotion.unchanged {
                 printer.note(&format!("build {} is already the release of `{}`", short(&r.build_id), r.environment));
-                return ExitCode::SUCCESS;
+                return Ok(Outcome::Success);
             }
             let previous = r.previous_build.as_deref().map(|p| format!(" (was {})", short(p))).unwrap_or_default();
             let verb = if r.action == "rollback" { "rolled back" } else { "promoted" };
@@ -280,10 +281,10 @@ fn report(printer: &Printer, format: Format, result: Result<Promotion, PromoteEr
             ));
             match &promotion.run {
                 Some(run) if !matches!(run.state.as_str(), "SUCCEEDED" | "PENDING" | "RUNNING") => {
-                    printer.error(&format!("the environment's run {} {}", run.id, run.state), run.error.as_deref());
-                    ExitCode::from(1)
+                    Err(CliError::failed(format!("the environment's run {} {}", run.id, run.state))
+                        .with_optional_hint(run.error.as_deref()))
                 }
-                _ => ExitCode::SUCCESS,
+                _ => Ok(Outcome::Success),
             }
         }
         Err(e) => {
@@ -291,12 +292,12 @@ fn report(printer: &Printer, format: Format, result: Result<Promotion, PromoteEr
                 let json = serde_json::json!({ "error": e.to_string(), "refusals": e.refusals() });
                 println!("{}", serde_json::to_string_pretty(&json).expect("an error serialises"));
             }
-            refused(printer, &e)
+            Err(refused(&e))
         }
     }
 }
 
-fn refused(printer: &Printer, e: &PromoteError) -> ExitCode {
+fn refused(e: &PromoteError) -> CliError {
     let mut message = crate::error_chain(e);
     for refusal in e.refusals() {
         message.push_str(&format!("\n  {refusal}"));
@@ -307,21 +308,20 @@ fn refused(printer: &Printer, e: &PromoteError) -> ExitCode {
         }
         _ => None,
     };
-    printer.error(&message, hint.as_deref());
-    match e {
+    let error = match e {
         PromoteError::Refused { .. } | PromoteError::Failed { .. } | PromoteError::NothingToRollBack { .. } => {
-            ExitCode::from(1)
+            CliError::failed(message)
         }
-        _ => ExitCode::from(2),
-    }
+        _ => CliError::unable(message),
+    };
+    error.with_optional_hint(hint)
 }
 
-pub(super) async fn approve(args: ApproveArgs) -> ExitCode {
+pub(super) async fn approve(args: ApproveArgs) -> Result<Outcome, CliError> {
     let printer = Printer::stderr();
-    let (actor, promoter) = match args.common.target(&printer, &args.comment).await {
-        Err(code) => return code,
-        Ok(Target::Local(actor, promoter)) => (actor, promoter),
-        Ok(Target::Remote(remote)) => {
+    let (actor, promoter) = match args.common.target(&printer, &args.comment).await? {
+        Target::Local(actor, promoter) => (actor, promoter),
+        Target::Remote(remote) => {
             let body = serde_json::json!({"environment": args.environment, "comment": args.comment});
             return match remote.build_action(&args.build, "approve", body).await {
                 Ok(answer) => {
@@ -335,9 +335,9 @@ pub(super) async fn approve(args: ApproveArgs) -> ExitCode {
                         args.environment,
                         answer["required"]
                     ));
-                    ExitCode::SUCCESS
+                    Ok(Outcome::Success)
                 }
-                Err(refusal) => remote_refused(&printer, args.common.format, &refusal),
+                Err(refusal) => Err(remote_refused(args.common.format, &refusal)),
             };
         }
     };
@@ -355,36 +355,28 @@ pub(super) async fn approve(args: ApproveArgs) -> ExitCode {
                 approved.approvals.len(),
                 approved.required
             ));
-            ExitCode::SUCCESS
+            Ok(Outcome::Success)
         }
-        Err(e) => refused(&printer, &e),
+        Err(e) => Err(refused(&e)),
     }
 }
 
-pub(super) async fn envs(args: EnvsArgs) -> ExitCode {
+pub(super) async fn envs(args: EnvsArgs) -> Result<Outcome, CliError> {
     let store = args.common.store();
-    let db = match Database::open(store.root()).await {
-        Ok(db) => db,
-        Err(e) => return fatal(&crate::error_chain(&e), None),
-    };
-    let releases = match db.environments().await {
-        Ok(r) => r,
-        Err(e) => return fatal(&crate::error_chain(&e), None),
-    };
+    let unable = |e: &dyn std::error::Error| CliError::unable(crate::error_chain(e));
+    let db = Database::open(store.root()).await.map_err(|e| unable(&e))?;
+    let releases = db.environments().await.map_err(|e| unable(&e))?;
     let releases: Vec<_> =
         releases.into_iter().filter(|r| args.environment.as_ref().is_none_or(|e| &r.environment == e)).collect();
     let history = if args.history {
-        match db.audit_log(args.environment.as_deref()).await {
-            Ok(log) => log,
-            Err(e) => return fatal(&crate::error_chain(&e), None),
-        }
+        db.audit_log(args.environment.as_deref()).await.map_err(|e| unable(&e))?
     } else {
         Vec::new()
     };
     if args.common.format == Format::Json {
         let json = serde_json::json!({ "environments": releases, "history": history });
         println!("{}", serde_json::to_string_pretty(&json).expect("releases serialise"));
-        return ExitCode::SUCCESS;
+        return Ok(Outcome::Success);
     }
     if releases.is_empty() {
         println!("no environment has a release yet");
@@ -418,7 +410,7 @@ pub(super) async fn envs(args: EnvsArgs) -> ExitCode {
             );
         }
     }
-    ExitCode::SUCCESS
+    Ok(Outcome::Success)
 }
 
 /// `2026-11-25T10:00:00.123456Z` → `2026-11-25T10:00:00Z`, for tables.

@@ -1,5 +1,5 @@
 //! The CLI's promotions through a server (`--server URL`): the server proves who acts (its token),
-//! applies its rules and writes its audit log; the CLI only asks (THREATS.md property 5).
+//! applies its rules and writes its audit log; the CLI only asks (docs/THREATS.md property 5).
 //!
 //! The token comes from `--token-file PATH` or `$PIPEWRIGHT_TOKEN`, never from the command line
 //! (where `ps` and shell history would show it).
@@ -7,6 +7,8 @@
 use std::path::Path;
 
 use serde_json::Value;
+
+use super::error::CliError;
 
 /// A server the CLI talks to.
 pub struct Remote {
@@ -25,23 +27,38 @@ pub struct Refusal {
     pub details: Vec<String>,
 }
 
+/// Why the CLI cannot talk to a server: its `--server` or its token.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error("`--server {0}`: give the server's URL, such as `https://ci.example.com`")]
+    NotAUrl(String),
+    #[error("cannot read the token file {path}: {error}")]
+    TokenFile { path: String, error: std::io::Error },
+    #[error("`--server {0}` needs an API token of that server: set `PIPEWRIGHT_TOKEN` or pass `--token-file PATH`")]
+    NoToken(String),
+}
+
+impl From<RemoteError> for CliError {
+    fn from(e: RemoteError) -> CliError {
+        CliError::unable(e.to_string())
+    }
+}
+
 impl Remote {
-    pub fn new(server: &str, project: &str, token_file: Option<&Path>) -> Result<Remote, String> {
+    pub fn new(server: &str, project: &str, token_file: Option<&Path>) -> Result<Remote, RemoteError> {
         let base = server.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(format!("`--server {server}`: give the server's URL, such as `https://ci.example.com`"));
+            return Err(RemoteError::NotAUrl(server.to_string()));
         }
         let token = match token_file {
             Some(path) => std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?
+                .map_err(|error| RemoteError::TokenFile { path: path.display().to_string(), error })?
                 .trim()
                 .to_string(),
             None => std::env::var("PIPEWRIGHT_TOKEN").unwrap_or_default().trim().to_string(),
         };
         if token.is_empty() {
-            return Err(format!(
-                "`--server {base}` needs an API token of that server: set `PIPEWRIGHT_TOKEN` or pass `--token-file PATH`"
-            ));
+            return Err(RemoteError::NoToken(base));
         }
         // A promotion may wait for its environment's run: an hour, as the server's own limit.
         let http = crate::io::http::Client::new(Some(token), Some(std::time::Duration::from_secs(3600)));
@@ -118,11 +135,12 @@ mod tests {
 
     #[test]
     fn a_server_needs_a_url_and_a_token() {
-        assert!(Remote::new("ci.example.com", "local", None).err().unwrap_or_default().contains("server's URL"));
+        let message = |r: Result<Remote, RemoteError>| r.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message(Remote::new("ci.example.com", "local", None)).contains("server's URL"));
         let dir = tempfile::tempdir().expect("tempdir");
         let empty = dir.path().join("token");
         std::fs::write(&empty, "\n").expect("write");
-        let e = Remote::new("http://127.0.0.1:1", "local", Some(&empty)).err().unwrap_or_default();
+        let e = message(Remote::new("http://127.0.0.1:1", "local", Some(&empty)));
         assert!(e.contains("needs an API token"), "{e}");
         std::fs::write(&empty, "t0ken\n").expect("write");
         let remote = Remote::new("http://127.0.0.1:1/", "local", Some(&empty)).expect("remote");
