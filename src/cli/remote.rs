@@ -9,6 +9,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::error::CliError;
+use crate::io::http::encode_component;
 
 /// A server the CLI talks to.
 pub struct Remote {
@@ -67,13 +68,13 @@ impl Remote {
 
     /// `POST /v1/projects/{project}/builds/{build}:{action}` with `body`.
     pub async fn build_action(&self, build: &str, action: &str, body: Value) -> Result<Value, Refusal> {
-        let build = encode_segment(build);
-        self.post(&format!("/v1/projects/{}/builds/{build}:{action}", encode_segment(&self.project)), body).await
+        let build = encode_component(build);
+        self.post(&format!("/v1/projects/{}/builds/{build}:{action}", encode_component(&self.project)), body).await
     }
 
     /// `POST /v1/environments/{env}:rollback` with `body`.
     pub async fn rollback(&self, environment: &str, body: Value) -> Result<Value, Refusal> {
-        self.post(&format!("/v1/environments/{}:rollback", encode_segment(environment)), body).await
+        self.post(&format!("/v1/environments/{}:rollback", encode_component(environment)), body).await
     }
 
     async fn post(&self, path: &str, body: Value) -> Result<Value, Refusal> {
@@ -109,28 +110,14 @@ impl Remote {
     }
 }
 
-/// A path segment as a URL carries it (build ids and environment names are plain, but a typo with a
-/// `/` or `?` must stay one segment and be refused by the server, not change the route).
-fn encode_segment(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn segments_stay_segments() {
-        assert_eq!(encode_segment("0f3a-9b"), "0f3a-9b");
-        assert_eq!(encode_segment("../x?y"), "..%2Fx%3Fy");
+        assert_eq!(encode_component("0f3a-9b"), "0f3a-9b");
+        assert_eq!(encode_component("../x?y"), "..%2Fx%3Fy");
     }
 
     #[test]

@@ -93,6 +93,21 @@ impl Client {
     }
 }
 
+/// `text` percent-encoded as one URL component (a path segment or a query value): everything but
+/// RFC 3986's unreserved characters is escaped, so a `/`, `?` or `..` in a build id or a message stays
+/// inside its segment and can never change the route.
+pub fn encode_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// `404 Not Found`: a status as people read it.
 pub fn status_text(status: u16) -> String {
     reqwest::StatusCode::from_u16(status).map_or_else(|_| status.to_string(), |s| s.to_string())

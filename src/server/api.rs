@@ -549,8 +549,14 @@ pub async fn manual_run(state: &Arc<State>, body: &CreateBody, who: &str) -> Res
             Decision::Build { trigger, substitutions, concurrency, reason } => {
                 job.trigger.reason = format!("{reason} (manual run by {who})");
                 let project = &state.config.project;
-                group =
-                    super::intake::building(&mut job, project, trigger, substitutions, &body.substitutions, concurrency);
+                group = super::intake::building(
+                    &mut job,
+                    project,
+                    trigger,
+                    substitutions,
+                    &body.substitutions,
+                    concurrency,
+                );
             }
             Decision::Skip { reason, .. } => {
                 return Err(ApiError::new(StatusCode::CONFLICT, format!("no trigger runs this: {reason}")));

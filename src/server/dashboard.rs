@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::State;
 use super::api::{self, ApiError, PromoteBody};
+use crate::io::http::encode_component;
 use crate::record::Build;
 
 pub fn routes() -> axum::Router<Arc<State>> {
@@ -313,7 +314,7 @@ async fn action(
             text
         }
     };
-    Redirect::to(&format!("/builds/{target}?message={}", encode(&message))).into_response()
+    Redirect::to(&format!("/builds/{target}?message={}", encode_component(&message))).into_response()
 }
 
 async fn environments(
@@ -355,7 +356,7 @@ async fn rollback(
         Ok(p) => format!("rolled back {env} to build {}", &p.release.build_id[..p.release.build_id.len().min(8)]),
         Err(e) => ApiError::from(e).message,
     };
-    Redirect::to(&format!("/environments?message={}", encode(&message))).into_response()
+    Redirect::to(&format!("/environments?message={}", encode_component(&message))).into_response()
 }
 
 async fn login_form(AxumState(state): AxumState<Arc<State>>, headers: HeaderMap) -> Response {
@@ -406,19 +407,6 @@ fn duration(b: &Build) -> String {
         (Some(start), Some(end)) => format!("{:.1} s", end.seconds_since(&start)),
         _ => String::new(),
     }
-}
-
-/// Percent-encodes a query value.
-fn encode(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -467,4 +467,3 @@ fn layout_the_code_map_has_one_row_per_folder() {
         "ARCHITECTURE.md's code map and the folders differ:\n  no row for {missing:?}\n  rows for nothing on disk {stale:?}"
     );
 }
-
