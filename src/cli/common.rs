@@ -5,6 +5,7 @@ use clap::{Args, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use super::error::CliError;
+use crate::engine::PullPolicy;
 use crate::io::credentials::{Credential, CredentialError, Credentials};
 use crate::subst::{self, Origin, SubstError};
 
@@ -13,6 +14,32 @@ pub(super) enum Format {
     #[default]
     Human,
     Json,
+}
+
+/// The flags of a command that runs a build (`run`, `github-action`).
+#[derive(Args, Debug)]
+pub(super) struct BuildFlags {
+    /// Build file, relative to the build's root (default: the first of pipewright.yaml,
+    /// .pipewright.yaml, cloudbuild.yaml, cloudbuild.json)
+    #[arg(long)]
+    pub config: Option<String>,
+    #[command(flatten)]
+    pub substitutions: SubstitutionArgs,
+    /// Where a secret's value comes from: `NAME=env:VAR` or `NAME=file:PATH` (repeatable)
+    #[arg(long = "secret", value_name = "NAME=SOURCE")]
+    secrets: Vec<String>,
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+    /// When to pull step images
+    #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
+    pub pull: PullPolicy,
+}
+
+impl BuildFlags {
+    /// The `--secret` values as given.
+    pub fn secrets(&self) -> &[String] {
+        &self.secrets
+    }
 }
 
 #[derive(Args, Debug)]

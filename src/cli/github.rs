@@ -15,10 +15,10 @@ use clap::Args;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::common::{CredentialArgs, SubstitutionArgs, watch_signals};
+use super::common::{BuildFlags, watch_signals};
 use super::error::{CliError, Code, Outcome};
 use crate::config::{self, Diagnostics};
-use crate::engine::{BuildEvent, Engine, PullPolicy, Rejected};
+use crate::engine::{BuildEvent, Engine, Rejected};
 use crate::github::commands::{self, Level, Location};
 use crate::github::context::{self, ActionsEnv, Job};
 use crate::github::summary;
@@ -38,20 +38,8 @@ pub struct GithubActionArgs {
     /// builds that directory
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Build file, relative to the build's root (default: the first of pipewright.yaml,
-    /// .pipewright.yaml, cloudbuild.yaml, cloudbuild.json)
-    #[arg(long)]
-    config: Option<String>,
     #[command(flatten)]
-    substitutions: SubstitutionArgs,
-    /// Where a secret's value comes from: `NAME=env:VAR` or `NAME=file:PATH` (repeatable)
-    #[arg(long = "secret", value_name = "NAME=SOURCE")]
-    secrets: Vec<String>,
-    #[command(flatten)]
-    credentials: CredentialArgs,
-    /// When to pull step images
-    #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
-    pull: PullPolicy,
+    build: BuildFlags,
     /// Project id for `$PROJECT_ID`
     #[arg(long, default_value = "github", env = "PIPEWRIGHT_PROJECT")]
     project: String,
@@ -133,9 +121,9 @@ pub async fn github_action(args: GithubActionArgs) -> Result<Outcome, CliError> 
         Ok(Job::Nothing(reason)) => return Ok(results.skipped(&env.sha, None, &reason)),
         Err(e) => return Err(fail(crate::error_chain(&e))),
     };
-    let overrides = args.substitutions.parse().map_err(|e| fail(e.to_string()))?;
+    let overrides = args.build.substitutions.parse().map_err(|e| fail(e.to_string()))?;
     let mut secret_sources: BTreeMap<String, SecretSource> = BTreeMap::new();
-    for spec in &args.secrets {
+    for spec in args.build.secrets() {
         match secrets::parse_spec(spec) {
             Ok((name, source)) => {
                 secret_sources.insert(name, source);
@@ -143,12 +131,12 @@ pub async fn github_action(args: GithubActionArgs) -> Result<Outcome, CliError> 
             Err(e) => return Err(fail(e.to_string())),
         }
     }
-    let credentials = args.credentials.parse().map_err(|e| fail(e.to_string()))?;
+    let credentials = args.build.credentials.parse().map_err(|e| fail(e.to_string()))?;
     let root = args.dir.clone().or_else(|| env.workspace.clone()).unwrap_or_else(|| PathBuf::from("."));
 
-    let mut job = BuildJob::for_event(&env.repository, &env.repository_url(), args.config.clone(), &event);
+    let mut job = BuildJob::for_event(&env.repository, &env.repository_url(), args.build.config.clone(), &event);
     // No decision when the build file cannot be read or has problems: the engine reports those.
-    if let Some(decision) = decide(&root, args.config.as_deref(), &event).await {
+    if let Some(decision) = decide(&root, args.build.config.as_deref(), &event).await {
         job.trigger.reason = decision.reason().to_string();
         match decision {
             Decision::Build { trigger, substitutions, .. } => {
@@ -173,7 +161,7 @@ pub async fn github_action(args: GithubActionArgs) -> Result<Outcome, CliError> 
     let mut request = job.request_from(source, &secret_sources, &args.project);
     request.overrides.retain(|(key, _)| !overrides.iter().any(|(k, _)| k == key));
     request.overrides.extend(overrides);
-    request.pull = args.pull;
+    request.pull = args.build.pull;
     request.jobs = args.jobs;
 
     let mut engine = Engine::new(docker, store, crate::io::registry::Registry::new().await);

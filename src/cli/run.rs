@@ -10,10 +10,10 @@ use std::path::PathBuf;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::common::{CredentialArgs, Format, SubstitutionArgs, watch_signals};
+use super::common::{BuildFlags, Format, watch_signals};
 use super::error::{CliError, Outcome};
 use super::output::{self, Printer};
-use crate::engine::{BuildRequest, Engine, PullPolicy};
+use crate::engine::{BuildRequest, Engine};
 use crate::io::docker::Docker;
 use crate::io::secrets::{self, SecretSource};
 use crate::io::source::SourceSpec;
@@ -29,20 +29,8 @@ pub(super) struct RunArgs {
     /// Revision to build: a commit, branch, tag or `HEAD`
     #[arg(long, default_value = "HEAD")]
     commit: String,
-    /// Build file, relative to the build's root (default: the first of pipewright.yaml,
-    /// .pipewright.yaml, cloudbuild.yaml, cloudbuild.json)
-    #[arg(long)]
-    config: Option<String>,
     #[command(flatten)]
-    substitutions: SubstitutionArgs,
-    /// Where a secret's value comes from: `NAME=env:VAR` or `NAME=file:PATH` (repeatable)
-    #[arg(long = "secret", value_name = "NAME=SOURCE")]
-    secrets: Vec<String>,
-    #[command(flatten)]
-    credentials: CredentialArgs,
-    /// When to pull step images
-    #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
-    pull: PullPolicy,
+    build: BuildFlags,
     /// Project id for `$PROJECT_ID`
     #[arg(long, default_value = "local", env = "PIPEWRIGHT_PROJECT")]
     project: String,
@@ -61,13 +49,13 @@ pub(super) struct RunArgs {
 }
 
 pub(super) async fn run(args: RunArgs) -> Result<Outcome, CliError> {
-    let overrides = args.substitutions.parse()?;
+    let overrides = args.build.substitutions.parse()?;
     let mut secret_sources: BTreeMap<String, SecretSource> = BTreeMap::new();
-    for spec in &args.secrets {
+    for spec in args.build.secrets() {
         let (name, source) = secrets::parse_spec(spec)?;
         secret_sources.insert(name, source);
     }
-    let credentials = args.credentials.parse()?;
+    let credentials = args.build.credentials.parse()?;
     let docker = Docker::connect().await.map_err(|e| {
         CliError::unable(crate::error_chain(&e))
             .with_hint("start the Docker engine, or point `DOCKER_HOST` at one; `pipewright validate` works without it")
@@ -83,10 +71,10 @@ pub(super) async fn run(args: RunArgs) -> Result<Outcome, CliError> {
         printer.warning(&format!("could not remove all that earlier runs left behind: {}", crate::error_chain(&e)));
     }
     let mut request = BuildRequest::new(SourceSpec { repo: args.repo.clone(), rev: args.commit.clone() });
-    request.config_path = args.config.clone();
+    request.config_path = args.build.config.clone();
     request.overrides = overrides;
     request.secrets = secret_sources;
-    request.pull = args.pull;
+    request.pull = args.build.pull;
     request.project_id = args.project.clone();
     request.keep_workspace = args.keep_workspace;
     request.jobs = args.jobs;
